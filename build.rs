@@ -1,0 +1,50 @@
+//! Compiles the Slint UI under `ui/` and embeds the demo bundle under `demo/bundle/`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    embed_demo_bundle();
+    #[cfg(feature = "ui")]
+    compile_ui();
+}
+
+#[cfg(feature = "ui")]
+fn compile_ui() {
+    let config = slint_build::CompilerConfiguration::new().with_style("fluent-light".into());
+    if let Err(err) = slint_build::compile_with_config("ui/app.slint", config) {
+        panic!("the Slint UI under ui/ does not compile: {err}");
+    }
+}
+
+/// Writes `$OUT_DIR/demo_bundle.rs`: a list of (relative path, bytes) for every file of the
+/// committed demo bundle, so a fresh `cargo run` has real content without any download.
+fn embed_demo_bundle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/bundle");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    files.sort();
+    let mut out = String::from("pub static DEMO_BUNDLE: &[(&str, &[u8])] = &[\n");
+    for rel in &files {
+        let abs = root.join(rel);
+        println!("cargo:rerun-if-changed={}", abs.display());
+        writeln!(out, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string())
+            .expect("writing to a String cannot fail");
+    }
+    out.push_str("];\n");
+    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("demo_bundle.rs");
+    std::fs::write(dest, out).expect("OUT_DIR is writable");
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}

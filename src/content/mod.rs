@@ -1,0 +1,8 @@
+//! The content model, scope merging and the working-day calendar: plain data, no IO.
+
+pub mod calendar;
+pub mod model;
+pub mod scope;
+
+pub use model::*;
+pub use scope::{merge, BadScope, MergeError, Merged, ScopeCode, ScopedItem};

@@ -1,0 +1,1 @@
+//! Sync and telemetry over MQTT (the only module that imports rumqttc).

@@ -1,0 +1,10 @@
+//! The one integration-test binary. Each module owns one area; fixtures are made at test
+//! time in temp dirs (signed bundles from fixed test keys), never checked in.
+
+mod authoring; // content-sync build/sign/inspect/diff and every bad source input
+mod bundle; // verification, trust rotation, activation and the crash test
+mod device; // packaging, the systemd unit and the watchdog
+mod search; // the search engine and the search-quality set
+mod store; // the SQLite store's queries
+mod sync; // MQTT sync and health against a real Mosquitto
+mod ui; // the Slint UI on the testing backend and screenshots
