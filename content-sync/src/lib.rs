@@ -5,6 +5,8 @@
 use clap::{Parser, Subcommand};
 
 pub mod authoring;
+pub mod fleet;
+pub mod inbox;
 pub mod mqtt;
 
 #[derive(Parser, Debug)]
@@ -34,6 +36,12 @@ pub enum Command {
     Serve(mqtt::ServeArgs),
     /// Send a signed remote command and wait for its ack.
     Command(mqtt::CommandArgs),
+    /// Receive residents' sealed submissions, store each once, send receipts, export registers.
+    Inbox(inbox::InboxArgs),
+    /// Watch the fleet: dashboard, alerts, metrics and the 五统一 audit.
+    Fleet(fleet::FleetArgs),
+    /// Run N virtual kiosks speaking the real protocol, for tests and benchmarks.
+    Simulate(fleet::SimulateArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -53,5 +61,8 @@ pub fn run_with(cli: Cli) -> anyhow::Result<()> {
         Command::Publish(a) => mqtt::publish(a),
         Command::Serve(a) => mqtt::serve(a),
         Command::Command(a) => mqtt::command(a),
+        Command::Inbox(a) => inbox::inbox(a),
+        Command::Fleet(a) => fleet::fleet(a),
+        Command::Simulate(a) => fleet::simulate(a),
     }
 }
