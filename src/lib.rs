@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod content;
+pub mod ime;
 pub mod search;
 pub mod store;
 pub mod sync;

@@ -1,0 +1,310 @@
+//! The pinyin input method behind the on-screen keyboard: from the letters a resident has
+//! typed to the candidate bar's words and characters, ranked by frequency.
+//!
+//! The engine knows nothing of the UI: the keyboard adapter keeps the typed letters, asks
+//! [`Ime::candidates`] after each keystroke, and when a candidate is chosen keeps
+//! `&input[candidate.consumed..]` as the letters still to convert (or uses [`Composer`],
+//! which does that bookkeeping).
+//!
+//! How input is read: the letters are split into tokens in every way that can name a word.
+//! A token is a whole syllable (`she`), an initial standing for any syllable that starts with
+//! it (`s`, `sh`, also `b` in `sb`), or — for the last token only — any beginning of a
+//! syllable (`sheb`, `zhon`). An apostrophe forces a split (`xi'an`); `v` is ü (`lv` 绿), and
+//! `lue`/`nue` are accepted for lüe/nüe. Each split is looked up under the first letters of
+//! its tokens (see [`lexicon`]), and the search stops as soon as no entry starts that way,
+//! so a keystroke costs well under a millisecond in a release build.
+//!
+//! Ranking: candidates that use more of the input come first (the whole input before the
+//! words and characters of its first syllables, so a name can be built char by char); among
+//! those, splits made of whole syllables before those that use initials or a partial
+//! syllable; then frequency.
+
+mod composer;
+mod lexicon;
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+pub use composer::Composer;
+pub use lexicon::LexiconError;
+
+use lexicon::{push_key, Lexicon, MAX_SYLLABLES, MAX_SYLLABLE_LEN};
+
+/// One entry on the candidate bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// What choosing it inserts: a word or a single character.
+    pub text: String,
+    /// How many bytes (all ASCII) at the start of the input this candidate stands for,
+    /// including apostrophes right after it; `&input[consumed..]` is what is left to convert.
+    pub consumed: usize,
+}
+
+/// The pinyin engine with its lexicon. Immutable once built, so one instance can be shared
+/// by every keyboard on every thread; see [`Ime::shared`].
+#[derive(Debug)]
+pub struct Ime {
+    lex: Lexicon,
+}
+
+impl Default for Ime {
+    fn default() -> Self {
+        Ime::new()
+    }
+}
+
+impl Ime {
+    /// Builds the engine from the embedded lexicon (about 0.1-0.3 s). A lexicon that does not
+    /// parse (only possible with a broken build; a unit test guards it) gives an engine that
+    /// offers no candidates, and an error in the log, rather than a kiosk that cannot type.
+    pub fn new() -> Ime {
+        match Ime::from_tsv(lexicon::EMBEDDED) {
+            Ok(ime) => ime,
+            Err(err) => {
+                tracing::error!("pinyin input method disabled: {err}");
+                Ime { lex: Lexicon::default() }
+            }
+        }
+    }
+
+    /// The process-wide engine, built on first use. Call it once from a background thread at
+    /// start-up so the first keystroke does not pay for parsing the lexicon.
+    pub fn shared() -> &'static Ime {
+        static SHARED: OnceLock<Ime> = OnceLock::new();
+        SHARED.get_or_init(Ime::new)
+    }
+
+    /// Builds the engine from a lexicon in the format of data/ime/lexicon.tsv
+    /// (`text<TAB>syllables separated by spaces<TAB>frequency`, `#` comments).
+    pub fn from_tsv(tsv: &str) -> Result<Ime, LexiconError> {
+        Ok(Ime { lex: Lexicon::parse(tsv)? })
+    }
+
+    /// Number of entries (words plus character readings) in the lexicon.
+    pub fn len(&self) -> usize {
+        self.lex.len()
+    }
+
+    /// Whether the lexicon is empty (then no input has candidates).
+    pub fn is_empty(&self) -> bool {
+        self.lex.len() == 0
+    }
+
+    /// Up to `limit` candidates for the pinyin `input`, best first (see the module docs for
+    /// the ranking). Input is ASCII letters (any case) and apostrophes; anything else, or
+    /// letters that cannot begin pinyin, give no candidates.
+    pub fn candidates(&self, input: &str, limit: usize) -> Vec<Candidate> {
+        if limit == 0 || !input.bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'') {
+            return Vec::new();
+        }
+        let letters = input.to_ascii_lowercase();
+        let mut search = Search {
+            lex: &self.lex,
+            input: letters.as_bytes(),
+            limit,
+            best_from: Vec::new(),
+            tokens: Vec::with_capacity(MAX_SYLLABLES),
+            hits: Vec::new(),
+        };
+        search.plan();
+        search.walk(0, 0, Cost::default());
+        let mut hits = search.hits;
+        hits.sort_by_key(|h| {
+            (std::cmp::Reverse(h.consumed), h.partial_tokens, std::cmp::Reverse(h.freq), h.entry)
+        });
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(limit);
+        for hit in hits {
+            let text = self.lex.text(self.lex.entry(hit.entry));
+            if seen.insert(text) {
+                out.push(Candidate { text: text.to_string(), consumed: hit.consumed });
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One piece of a split of the input.
+#[derive(Debug, Clone, Copy)]
+enum Token {
+    /// Exactly this syllable.
+    Exact(u16),
+    /// Any syllable starting with `input[start..end]`.
+    Prefix { start: usize, end: usize },
+}
+
+/// An entry matched by one split, with what ranks it.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    entry: u32,
+    consumed: usize,
+    /// Tokens that were initials or a partial syllable: fewer means a surer reading.
+    partial_tokens: u16,
+    freq: u32,
+}
+
+/// How far a split is from reading the input as whole syllables: compared as (partial
+/// tokens, tokens), so `she|bao` beats `s|he|bao` and `xian` beats `xi|an`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Cost {
+    partial: u16,
+    tokens: u16,
+}
+
+impl Cost {
+    fn add(self, exact: bool) -> Cost {
+        Cost { partial: self.partial + u16::from(!exact), tokens: self.tokens + 1 }
+    }
+}
+
+/// Depth-first enumeration of the splits of one input.
+struct Search<'a> {
+    lex: &'a Lexicon,
+    input: &'a [u8],
+    limit: usize,
+    /// Cheapest cost of splitting `input[pos..]`, by position; `None` where it cannot be.
+    best_from: Vec<Option<Cost>>,
+    tokens: Vec<Token>,
+    hits: Vec<Hit>,
+}
+
+impl Search<'_> {
+    fn skip_apostrophes(&self, mut pos: usize) -> usize {
+        while self.input.get(pos) == Some(&b'\'') {
+            pos += 1;
+        }
+        pos
+    }
+
+    /// The tokens `input[start..]` can begin with: (end, exact syllable, may be partial).
+    fn tokens_at(&self, start: usize) -> impl Iterator<Item = (usize, Option<u16>, bool)> + '_ {
+        let segment_end = self.input[start..]
+            .iter()
+            .position(|&b| b == b'\'')
+            .map_or(self.input.len(), |i| start + i);
+        let longest = (segment_end - start).min(MAX_SYLLABLE_LEN);
+        (1..=longest).filter_map(move |len| {
+            let end = start + len;
+            // All ASCII, checked by the caller.
+            let s = std::str::from_utf8(&self.input[start..end]).ok()?;
+            let at_end = self.skip_apostrophes(end) == self.input.len();
+            let exact = self.lex.exact(s);
+            // Inside the input a partial syllable must be an initial (sb, zhg); at the end
+            // any beginning of a syllable is the one still being typed (sheb, zhon).
+            let partial = self.lex.is_proper_prefix(s) && (at_end || is_initial(s));
+            (exact.is_some() || partial).then_some((end, exact, partial))
+        })
+    }
+
+    /// Finds the cheapest split of every suffix of the input. Candidates that stop short of
+    /// the whole input are offered only along a cheapest split of it: for `wangxiaoming`
+    /// 王 then 小, not 网校 leaving `ming` or 往昔 leaving `aoming`.
+    fn plan(&mut self) {
+        let len = self.input.len();
+        let mut best: Vec<Option<Cost>> = vec![None; len + 1];
+        best[len] = Some(Cost::default());
+        for pos in (0..len).rev() {
+            if self.input[pos] == b'\'' {
+                best[pos] = best[pos + 1];
+                continue;
+            }
+            best[pos] = self
+                .tokens_at(pos)
+                .filter_map(|(end, exact, _)| {
+                    let rest = best[self.skip_apostrophes(end)]?;
+                    Some(rest.add(exact.is_some()))
+                })
+                .min();
+        }
+        self.best_from = best;
+    }
+
+    /// Tries every token that can start at `pos`, given the tokens so far (packed in `key`,
+    /// costing `cost`).
+    fn walk(&mut self, pos: usize, key: u64, cost: Cost) {
+        let lex = self.lex;
+        let start = self.skip_apostrophes(pos);
+        if start == self.input.len() {
+            return;
+        }
+        let choices: Vec<_> = self.tokens_at(start).collect();
+        let key = push_key(key, self.input[start]);
+        // No entry's syllables start with these initials: nothing deeper can match either.
+        let Some(bucket) = lex.bucket(key) else { return };
+        for (end, exact, partial) in choices {
+            let consumed = self.skip_apostrophes(end);
+            let tokens = exact
+                .map(Token::Exact)
+                .into_iter()
+                .chain(partial.then_some(Token::Prefix { start, end }));
+            for token in tokens {
+                let cost = cost.add(matches!(token, Token::Exact(_)));
+                self.tokens.push(token);
+                if self.offers(consumed, cost) {
+                    self.collect(bucket, consumed, cost);
+                }
+                if consumed < self.input.len() && self.tokens.len() < MAX_SYLLABLES {
+                    self.walk(consumed, key, cost);
+                }
+                self.tokens.pop();
+            }
+        }
+    }
+
+    /// Whether a split that has used `input[..consumed]` at `cost` may offer candidates:
+    /// always when it covers the whole input, otherwise only on a cheapest split of it (or,
+    /// when the input as a whole cannot be split, when it is all whole syllables).
+    fn offers(&self, consumed: usize, cost: Cost) -> bool {
+        if consumed == self.input.len() {
+            return true;
+        }
+        match (self.best_from[0], self.best_from[consumed]) {
+            (Some(total), Some(rest)) => {
+                Cost { partial: cost.partial + rest.partial, tokens: cost.tokens + rest.tokens }
+                    == total
+            }
+            (None, _) => cost.partial == 0,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Adds the `limit` most frequent entries of `bucket` that match the current tokens.
+    /// More cannot be needed: every hit of one split ranks by frequency alone.
+    fn collect(&mut self, bucket: &[u32], consumed: usize, cost: Cost) {
+        let lex = self.lex;
+        let partial_tokens = cost.partial;
+        let mut texts: Vec<&str> = Vec::new();
+        for &id in bucket {
+            let entry = lex.entry(id);
+            let syls = lex.entry_syllables(entry);
+            let matches = syls.iter().zip(&self.tokens).all(|(&syl, token)| match *token {
+                Token::Exact(want) => syl == want,
+                Token::Prefix { start, end } => {
+                    lex.syllable(syl).as_bytes().starts_with(&self.input[start..end])
+                }
+            });
+            if !matches {
+                continue;
+            }
+            // A polyphone can match twice (着 zhe/zhao under "zh"); list it once.
+            let text = lex.text(entry);
+            if texts.contains(&text) {
+                continue;
+            }
+            texts.push(text);
+            self.hits.push(Hit { entry: id, consumed, partial_tokens, freq: entry.freq });
+            if texts.len() == self.limit {
+                break;
+            }
+        }
+    }
+}
+
+/// Initials that may stand for a whole syllable inside the input: one letter that starts
+/// some syllable (not i, u, v), or zh, ch, sh.
+fn is_initial(s: &str) -> bool {
+    matches!(s, "zh" | "ch" | "sh") || (s.len() == 1 && !matches!(s, "i" | "u" | "v"))
+}
