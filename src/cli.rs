@@ -41,6 +41,21 @@ pub enum Command {
         limit: usize,
         query: String,
     },
+    /// Render one page of the UI with the installed content to a PNG, without a display.
+    Screenshot {
+        /// home, policies, guides, faqs, reader, reader-repealed, guide, catalog, catalog-item,
+        /// search, keyboard, qr, request, request-errors, suggestion, countdown, attract, pin, admin.
+        #[arg(long)]
+        page: String,
+        /// 1080×1920 instead of 1920×1080.
+        #[arg(long)]
+        portrait: bool,
+        /// 关怀模式 (large text, high contrast).
+        #[arg(long)]
+        care: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print the date N working days after a date, from the installed calendar.
     Deadline {
         #[arg(long)]
@@ -67,6 +82,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             crate::search::cli(&config, content.as_deref(), json, limit, &query)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Screenshot { page, portrait, care, out } => screenshot(&config, &page, portrait, care, &out),
         Command::Deadline { from, working_days } => {
             let content = crate::bundle::open_installed(&config)?;
             let due = content.calendar()?.add_working_days(from, working_days)?;
@@ -80,6 +96,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn run_ui(config: &Config) -> anyhow::Result<ExitCode> {
     crate::ui::run(config)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "ui")]
+fn screenshot(config: &Config, page: &str, portrait: bool, care: bool, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    crate::ui::screenshot::render(config, crate::ui::Content::installed(config), page, portrait, care, out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "ui"))]
+fn screenshot(_config: &Config, _page: &str, _portrait: bool, _care: bool, _out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("this kiosk was built without the `ui` feature; rebuild with default features to take screenshots")
 }
 
 #[cfg(not(feature = "ui"))]

@@ -1,9 +1,262 @@
 //! The Slint UI adapters: the only place that imports `slint`.
+//!
+//! Each `global …Adapter` of `ui/` has one file here with a `connect()` that wires its
+//! callbacks and fills its models; what a screen shows is decided in [`view`] and
+//! [`session`] as plain Rust. [`init`] builds the window and wires everything without
+//! running it, so tests drive the real window on a headless platform; [`run`] adds the
+//! event loop. Search runs on a worker thread and comes back through a [`Post`] function
+//! (the event loop in the kiosk, a queue that tests drain), so typing never waits on it.
+
+mod admin_adapter;
+mod catalog_adapter;
+pub mod form;
+mod form_adapter;
+pub mod headless;
+mod home_adapter;
+mod idle_adapter;
+mod keyboard_adapter;
+mod list_adapter;
+mod nav_adapter;
+pub mod qr;
+mod qr_adapter;
+mod reader_adapter;
+pub mod screenshot;
+mod search_adapter;
+pub mod session;
+pub mod tts;
+pub mod view;
+pub mod worker;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use slint::ComponentHandle as _;
+
+use crate::config::Config;
+use crate::content::{Branding, DeviceSettings, Functions};
+use crate::store::Store;
 
 slint::include_modules!();
 
-pub fn run(_config: &crate::config::Config) -> anyhow::Result<()> {
-    let window = AppWindow::new()?;
-    window.run()?;
+pub use session::{Page, Session};
+pub use worker::{Finder, Hit};
+
+/// Runs a closure on the UI thread, later. The kiosk posts through the event loop; tests
+/// and screenshots post into a queue they drain with [`Ui::settle`].
+pub type Post = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
+
+/// The content a window shows: the store of the installed version, and a search backend.
+pub struct Content {
+    pub store: Option<Store>,
+    pub finder: Option<Box<dyn Finder>>,
+    /// Shown to admins (and on an empty home screen) when content could not be opened.
+    pub problem: Option<String>,
+    /// What the admin panel lists as content versions, e.g. `430100 v12`.
+    pub versions: Vec<String>,
+}
+
+impl Content {
+    /// No content at all: the window still works and says so.
+    pub fn empty(problem: impl Into<String>) -> Content {
+        Content { store: None, finder: None, problem: Some(problem.into()), versions: Vec::new() }
+    }
+
+    /// The installed content version of `config`, or an empty one that says what is wrong.
+    pub fn installed(config: &Config) -> Content {
+        let version = match crate::bundle::open_installed(config) {
+            Ok(v) => v,
+            Err(e) => return Content::empty(format!("没有可用的内容版本：{e:#}")),
+        };
+        let db = version.dir.join("content.db");
+        let store = match Store::open(&db) {
+            Ok(s) => s,
+            Err(e) => return Content::empty(format!("内容数据库无法打开：{e}")),
+        };
+        let finder = worker::open_finder(&version.dir.join("index"));
+        let versions = vec![version.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()];
+        Content { store: Some(store), finder, problem: None, versions }
+    }
+}
+
+/// Shared state of a running window; every adapter holds an `Rc` of it.
+pub(crate) struct App {
+    pub window: slint::Weak<AppWindow>,
+    pub store: Option<Store>,
+    pub config: Config,
+    pub device: DeviceSettings,
+    pub branding: Branding,
+    pub functions: Functions,
+    pub problem: Option<String>,
+    pub versions: Vec<String>,
+    pub session: RefCell<Session>,
+    pub search: worker::SearchWorker,
+    pub tts: RefCell<tts::Speaker>,
+    pub admin: RefCell<admin_adapter::AdminState>,
+    /// Content-level errors the admin panel lists (newest last).
+    pub errors: RefCell<Vec<String>>,
+}
+
+impl App {
+    /// Records an error for the admin panel; residents see a plain message instead.
+    pub fn log_error(&self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::warn!("{what}");
+        let mut errors = self.errors.borrow_mut();
+        errors.push(what);
+        let len = errors.len();
+        if len > 50 {
+            errors.drain(..len - 50);
+        }
+    }
+
+    /// A touch: the idle clock starts again.
+    pub fn activity(&self) {
+        self.session.borrow_mut().idle_seconds = 0;
+    }
+}
+
+/// A built, wired window that is not running yet.
+pub struct Ui {
+    pub window: AppWindow,
+    app: Rc<App>,
+    queue: Option<Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>>,
+    _timers: Vec<slint::Timer>,
+}
+
+/// How results from worker threads reach the UI thread.
+pub enum Delivery {
+    /// Through Slint's event loop (the running kiosk).
+    EventLoop,
+    /// Into a queue that [`Ui::settle`] drains (tests and screenshots, which have no loop).
+    Queue,
+}
+
+/// Builds the window for `content` and wires every adapter. The caller must have a Slint
+/// platform: the default one (`run`) or [`headless::init`].
+pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Result<Ui> {
+    let window = AppWindow::new().context("creating the kiosk window")?;
+    let (post, queue): (Post, _) = match delivery {
+        Delivery::EventLoop => (
+            Arc::new(|f: Box<dyn FnOnce() + Send>| {
+                if let Err(e) = slint::invoke_from_event_loop(f) {
+                    tracing::warn!("the UI event loop is gone: {e}");
+                }
+            }),
+            None,
+        ),
+        Delivery::Queue => {
+            let queue: Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>> = Arc::default();
+            let q = queue.clone();
+            let post: Post = Arc::new(move |f| {
+                if let Ok(mut q) = q.lock() {
+                    q.push(f);
+                }
+            });
+            (post, Some(queue))
+        }
+    };
+    let Content { store, finder, problem, versions } = content;
+    let (branding, functions, device) = match &store {
+        Some(s) => (
+            s.branding().unwrap_or_default(),
+            s.functions().unwrap_or_default(),
+            s.device().unwrap_or_default(),
+        ),
+        None => (Branding::default(), Functions::default(), DeviceSettings::default()),
+    };
+    let app = Rc::new(App {
+        window: window.as_weak(),
+        store,
+        config: config.clone(),
+        device,
+        branding,
+        functions,
+        problem,
+        versions,
+        session: RefCell::default(),
+        search: worker::SearchWorker::start(finder, post.clone()),
+        tts: RefCell::new(tts::Speaker::new(post)),
+        admin: RefCell::default(),
+        errors: RefCell::default(),
+    });
+    if let Some(p) = &app.problem {
+        app.log_error(p.clone());
+    }
+    let mut timers = Vec::new();
+    nav_adapter::connect(&window, &app, &mut timers);
+    home_adapter::connect(&window, &app);
+    list_adapter::connect(&window, &app);
+    reader_adapter::connect(&window, &app);
+    catalog_adapter::connect(&window, &app);
+    search_adapter::connect(&window, &app);
+    qr_adapter::connect(&window, &app);
+    form_adapter::connect(&window, &app);
+    keyboard_adapter::connect(&window, &app);
+    idle_adapter::connect(&window, &app, &mut timers);
+    admin_adapter::connect(&window, &app);
+    nav_adapter::show(&app, Page::Home);
+    Ok(Ui { window, app, queue, _timers: timers })
+}
+
+impl Ui {
+    /// Waits for the search worker to finish what it was asked and runs the results it
+    /// posted, as the event loop would. Only for [`Delivery::Queue`].
+    pub fn settle(&self) {
+        self.app.search.wait_idle();
+        if let Some(queue) = &self.queue {
+            let jobs: Vec<_> = match queue.lock() {
+                Ok(mut q) => std::mem::take(&mut *q),
+                Err(_) => Vec::new(),
+            };
+            for job in jobs {
+                job();
+            }
+        }
+    }
+
+    /// Opens a page directly, as if the resident had navigated to it (screenshots).
+    pub fn open(&self, page: Page) {
+        nav_adapter::show(&self.app, page);
+    }
+
+    /// Switches 关怀模式 on or off.
+    pub fn set_care(&self, on: bool) {
+        if self.app.session.borrow().care != on {
+            nav_adapter::toggle_care(&self.app);
+        }
+    }
+
+    /// Runs a search as if typed, for screenshots.
+    pub fn search(&self, query: &str) {
+        search_adapter::set_query(&self.app, query);
+    }
+
+    /// The page showing.
+    pub fn page(&self) -> Page {
+        self.app.session.borrow().current()
+    }
+
+    /// Shows the admin panel unlocked (screenshots of the panel need no PIN).
+    pub fn show_admin_unlocked(&self) {
+        admin_adapter::open_unlocked(&self.app);
+    }
+
+    /// Shows the idle countdown or the attract loop (screenshots).
+    pub fn show_idle(&self, attract: bool) {
+        idle_adapter::preview(&self.app, attract);
+    }
+
+    /// Opens a form (request or suggestion) with the keyboard on its first field.
+    pub fn focus_first_field(&self) {
+        form_adapter::focus_first(&self.app);
+    }
+}
+
+/// Runs the kiosk UI on the installed content until the window closes.
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    let ui = init(config, Content::installed(config), Delivery::EventLoop)?;
+    ui.window.run().context("running the kiosk window")?;
     Ok(())
 }

@@ -1,0 +1,172 @@
+//! FormAdapter: the 依申请公开 and 意见建议 forms. Field values live in the session (so an
+//! idle wipe removes them) and are typed with the on-screen keyboard.
+
+use std::rc::Rc;
+
+use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
+
+use super::form::{check, fields, initial_values, intro, title};
+use super::session::{FormKind, Target};
+use super::{App, AppWindow, FieldRow, FormAdapter, MetaRow};
+
+pub fn connect(window: &AppWindow, app: &Rc<App>) {
+    let form = window.global::<FormAdapter>();
+    let a = app.clone();
+    form.on_focus(move |i| {
+        a.activity();
+        if let Ok(i) = usize::try_from(i) {
+            focus(&a, i);
+        }
+    });
+    let a = app.clone();
+    form.on_choose(move |i, choice| {
+        a.activity();
+        let Ok(i) = usize::try_from(i) else { return };
+        {
+            let mut s = a.session.borrow_mut();
+            if let Some(v) = s.form_values.get_mut(i) {
+                *v = choice.to_string();
+            }
+            if let Some(e) = s.form_errors.get_mut(i) {
+                e.clear();
+            }
+        }
+        refresh(&a);
+    });
+    let a = app.clone();
+    form.on_submit(move || {
+        a.activity();
+        submit(&a);
+    });
+    let a = app.clone();
+    form.on_reset(move || {
+        a.activity();
+        let kind = a.session.borrow().form_kind;
+        if let Some(kind) = kind {
+            start(&a, kind);
+            super::keyboard_adapter::close(&a);
+            refresh(&a);
+        }
+    });
+}
+
+/// Fresh, empty values for `kind`.
+fn start(app: &App, kind: FormKind) {
+    let mut s = app.session.borrow_mut();
+    s.form_kind = Some(kind);
+    s.form_values = initial_values(kind);
+    s.form_errors = vec![String::new(); s.form_values.len()];
+    s.form_message.clear();
+    s.receipt = None;
+}
+
+/// Puts the keyboard on text field `i`.
+pub fn focus(app: &Rc<App>, i: usize) {
+    let Some(kind) = app.session.borrow().form_kind else { return };
+    if fields(kind).get(i).is_some_and(|f| f.choices.is_empty()) {
+        super::keyboard_adapter::open_for(app, Target::Field(i));
+        refresh(app);
+    }
+}
+
+/// Puts the keyboard on the first text field.
+pub fn focus_first(app: &Rc<App>) {
+    let first = app.session.borrow().form_kind.and_then(|k| fields(k).iter().position(|f| f.choices.is_empty()));
+    if let Some(i) = first {
+        focus(app, i);
+    }
+}
+
+/// The value of field `i` (the keyboard reads it to edit).
+pub fn value(app: &App, i: usize) -> String {
+    app.session.borrow().form_values.get(i).cloned().unwrap_or_default()
+}
+
+/// Sets field `i` as typed and redraws it.
+pub fn set_value(app: &Rc<App>, i: usize, value: String) {
+    {
+        let mut s = app.session.borrow_mut();
+        if let Some(v) = s.form_values.get_mut(i) {
+            *v = value;
+        }
+        if let Some(e) = s.form_errors.get_mut(i) {
+            e.clear();
+        }
+    }
+    refresh(app);
+}
+
+/// The label of field `i`, shown on the keyboard.
+pub fn label(app: &App, i: usize) -> String {
+    app.session.borrow().form_kind.and_then(|k| fields(k).get(i)).map(|f| f.label.to_string()).unwrap_or_default()
+}
+
+/// The next text field after `i`, for the keyboard's 确定.
+pub fn next_text_field(app: &App, i: usize) -> Option<usize> {
+    let kind = app.session.borrow().form_kind?;
+    fields(kind).iter().enumerate().skip(i + 1).find(|(_, f)| f.choices.is_empty()).map(|(n, _)| n)
+}
+
+/// Checks the form and, when complete, hands it on.
+pub fn submit(app: &Rc<App>) {
+    let Some(kind) = app.session.borrow().form_kind else { return };
+    let errors = check(kind, &app.session.borrow().form_values);
+    let first_error = errors.iter().position(|e| !e.is_empty());
+    {
+        let mut s = app.session.borrow_mut();
+        s.form_errors = errors;
+        s.form_message = match first_error {
+            Some(_) => "还有内容需要补充或修改，请查看红色提示。".into(),
+            // Sealing and the outbox come from the requests module; until it is wired
+            // here the kiosk says plainly that it cannot take the form.
+            None => "本机暂不能提交，请到窗口办理或扫描“扫码服务”中的二维码在线提交。".into(),
+        };
+    }
+    super::keyboard_adapter::close(app);
+    refresh(app);
+}
+
+pub fn render(app: &Rc<App>, kind: FormKind) {
+    if app.session.borrow().form_kind != Some(kind) {
+        start(app, kind);
+    }
+    refresh(app);
+}
+
+/// Copies the session's form into the adapter.
+pub fn refresh(app: &Rc<App>) {
+    let Some(w) = app.window.upgrade() else { return };
+    let s = app.session.borrow();
+    let Some(kind) = s.form_kind else { return };
+    let form = w.global::<FormAdapter>();
+    form.set_title(title(kind).into());
+    form.set_intro(intro(kind).into());
+    let rows: Vec<FieldRow> = fields(kind)
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FieldRow {
+            key: f.key.into(),
+            label: f.label.into(),
+            value: s.form_values.get(i).map(String::as_str).unwrap_or_default().into(),
+            placeholder: f.placeholder.into(),
+            required: f.required,
+            error: s.form_errors.get(i).map(String::as_str).unwrap_or_default().into(),
+            multiline: f.multiline,
+            choices: ModelRc::new(VecModel::from(f.choices.iter().map(|c| SharedString::from(*c)).collect::<Vec<_>>())),
+        })
+        .collect();
+    form.set_fields(ModelRc::new(VecModel::from(rows)));
+    form.set_focused(match s.target {
+        Some(Target::Field(i)) => i32::try_from(i).unwrap_or(-1),
+        _ => -1,
+    });
+    form.set_message(s.form_message.as_str().into());
+    form.set_submitted(s.receipt.is_some());
+    let receipt: Vec<MetaRow> = s
+        .receipt
+        .iter()
+        .flatten()
+        .map(|(k, v)| MetaRow { key: k.as_str().into(), value: v.as_str().into() })
+        .collect();
+    form.set_receipt(ModelRc::new(VecModel::from(receipt)));
+}

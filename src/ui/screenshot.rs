@@ -1,0 +1,97 @@
+//! `kiosk screenshot`: renders one page of the UI with the installed content into a PNG,
+//! without a display, for the README gallery and visual review.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use slint::ComponentHandle as _;
+
+use super::session::{FormKind, ListState, Page};
+use super::{headless, init, Content, Delivery, Ui};
+use crate::config::Config;
+use crate::content::{Kind, Validity};
+use crate::store::ListQuery;
+
+/// The pages `--page` accepts.
+pub const PAGES: &[&str] = &[
+    "home", "policies", "guides", "faqs", "reader", "reader-repealed", "guide", "catalog", "catalog-item", "search",
+    "keyboard", "qr", "request", "request-errors", "suggestion", "countdown", "attract", "pin", "admin",
+];
+
+/// Renders `page` with `content` and writes it to `out`.
+pub fn render(config: &Config, content: Content, page: &str, portrait: bool, care: bool, out: &Path) -> anyhow::Result<()> {
+    headless::init()?;
+    let ui = init(config, content, Delivery::Queue)?;
+    let (w, h) = if portrait { (1080, 1920) } else { (1920, 1080) };
+    headless::set_size(ui.window.window(), w, h)?;
+    ui.set_care(care);
+    open(&ui, page)?;
+    ui.settle();
+    let pixels = headless::snapshot(ui.window.window())?;
+    headless::write_png(&pixels, out)
+}
+
+/// The first item of a list query, to show a real document.
+fn first(ui: &Ui, q: ListQuery) -> Option<String> {
+    ui.app.store.as_ref()?.list(&q.page(0, 1)).ok()?.items.into_iter().next().map(|s| s.id)
+}
+
+fn open(ui: &Ui, page: &str) -> anyhow::Result<()> {
+    match page {
+        "home" => ui.open(Page::Home),
+        "policies" => ui.open(Page::List(ListState::new(Kind::Policy))),
+        "guides" => ui.open(Page::List(ListState::new(Kind::Guide))),
+        "faqs" => ui.open(Page::List(ListState::new(Kind::Faq))),
+        "reader" => {
+            let id = first(ui, ListQuery::new(Kind::Policy).validity(Validity::Valid)).context("no policy in force in the content")?;
+            ui.open(Page::Reader(id));
+        }
+        "reader-repealed" => {
+            let id = first(ui, ListQuery::new(Kind::Policy).validity(Validity::Repealed))
+                .or_else(|| first(ui, ListQuery::new(Kind::Policy).validity(Validity::Expired)))
+                .context("no repealed or expired policy in the content")?;
+            ui.open(Page::Reader(id));
+        }
+        "guide" => {
+            let id = first(ui, ListQuery::new(Kind::Guide)).context("no guide in the content")?;
+            ui.open(Page::Reader(id));
+        }
+        "catalog" => ui.open(Page::Catalog(Vec::new())),
+        "catalog-item" => {
+            let id = first(ui, ListQuery::new(Kind::Catalog)).context("no catalogue item in the content")?;
+            ui.open(Page::Reader(id));
+        }
+        "search" => {
+            ui.open(Page::Home);
+            super::search_adapter::open(&ui.app);
+            ui.search("社保");
+            super::keyboard_adapter::close(&ui.app);
+        }
+        "keyboard" => {
+            ui.open(Page::Home);
+            super::search_adapter::open(&ui.app);
+            for k in ["s", "h", "e", "b", "a", "o"] {
+                super::keyboard_adapter::press(&ui.app, k);
+            }
+        }
+        "qr" => ui.open(Page::Qr),
+        "request" => {
+            ui.open(Page::Form(FormKind::Request));
+            ui.focus_first_field();
+        }
+        "request-errors" => {
+            ui.open(Page::Form(FormKind::Request));
+            super::form_adapter::submit(&ui.app);
+        }
+        "suggestion" => ui.open(Page::Form(FormKind::Suggestion)),
+        "countdown" => {
+            ui.open(Page::List(ListState::new(Kind::Policy)));
+            ui.show_idle(false);
+        }
+        "attract" => ui.show_idle(true),
+        "pin" => super::admin_adapter::open(&ui.app),
+        "admin" => ui.show_admin_unlocked(),
+        other => anyhow::bail!("unknown page “{other}”; pages: {}", PAGES.join(", ")),
+    }
+    Ok(())
+}
