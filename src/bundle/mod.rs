@@ -1,6 +1,17 @@
 //! Bundles and trust: the signed format, verification, key rotation and activation.
 
 pub mod format;
+pub mod verify;
+pub mod write;
+
+pub use verify::{
+    verify_blob_bytes, verify_blob_file, verify_blob_stream, verify_initial_root, verify_manifest,
+    verify_rotation, BlobCheck, Limits, Policy, VerifyError,
+};
+pub use write::{
+    build_manifest, content_entries, read_scope_content, rotation_path, write_bundle, write_root,
+    BundleMeta, ReadError, WriteError,
+};
 
 use std::path::{Path, PathBuf};
 
