@@ -22,6 +22,9 @@ pub struct Config {
     pub admin_pin_hash: String,
     /// CUPS printer name for `lp -d`; empty means no printer and no print buttons.
     pub printer: String,
+    /// The city's root.json to pin on first start; empty means the demo root compiled into
+    /// the binary. Once pinned (data_dir/trust/root.json) only a verified rotation changes it.
+    pub trust_root: PathBuf,
 }
 
 impl Default for Config {
@@ -32,6 +35,7 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/kiosk"),
             admin_pin_hash: String::new(),
             printer: String::new(),
+            trust_root: PathBuf::new(),
         }
     }
 }
