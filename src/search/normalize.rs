@@ -1,0 +1,181 @@
+//! Text normalisation shared by indexing, querying, snippets and the recall check.
+//!
+//! Every character is normalised on its own (NFKC, so full-width letters, digits and
+//! spaces become half-width; traditional → simplified by a one-to-one character table;
+//! lowercase; brackets and book-title marks dropped), never by looking at its neighbours.
+//! That keeps two promises: the same substring normalises the same way wherever it
+//! stands, so "the normalised text contains the normalised query" is a well-defined test
+//! that the index can answer exactly; and each normalised character maps back to the byte
+//! range of the original character it came from, so snippets highlight the original text.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The traditional → simplified table, one pair a line (see the file's header for its source).
+const T2S: &str = include_str!("t2s.txt");
+
+fn t2s_table() -> &'static HashMap<char, char> {
+    static TABLE: OnceLock<HashMap<char, char>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        T2S.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut cs = l.chars();
+                let t = cs.next()?;
+                let _space = cs.next()?;
+                let s = cs.next()?;
+                Some((t, s))
+            })
+            .collect()
+    })
+}
+
+/// Brackets and book-title marks carry no meaning a resident types reliably: 文号 are
+/// written 〔2020〕, [2020], (2020) or with no brackets at all, and law titles with or
+/// without 《》. Dropping them makes every spelling meet. (Full-width （）［］｛｝ are
+/// already ASCII after NFKC.)
+fn is_dropped(c: char) -> bool {
+    matches!(
+        c,
+        '(' | ')'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '〔'
+            | '〕'
+            | '【'
+            | '】'
+            | '〖'
+            | '〗'
+            | '〘'
+            | '〙'
+            | '《'
+            | '》'
+            | '〈'
+            | '〉'
+            | '<'
+            | '>'
+            // Invisible characters that sneak in from Word and web pages.
+            | '\u{200b}'
+            | '\u{200c}'
+            | '\u{200d}'
+            | '\u{2060}'
+            | '\u{feff}'
+            | '\u{00ad}'
+    )
+}
+
+/// Feeds the normalised form of one character (zero, one or a few characters) to `out`.
+/// Every kind of whitespace becomes one ASCII space.
+#[inline]
+pub fn normalize_char(c: char, out: &mut impl FnMut(char)) {
+    if c.is_ascii() {
+        if c.is_ascii_whitespace() {
+            out(' ');
+        } else if !is_dropped(c) {
+            out(c.to_ascii_lowercase());
+        }
+        return;
+    }
+    // The common CJK block needs no NFKC, only the simplified form.
+    if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+        out(t2s_table().get(&c).copied().unwrap_or(c));
+        return;
+    }
+    for d in std::iter::once(c).nfkc() {
+        if d.is_whitespace() {
+            out(' ');
+        } else if is_dropped(d) {
+        } else if let Some(s) = t2s_table().get(&d) {
+            out(*s);
+        } else if d.is_ascii() {
+            out(d.to_ascii_lowercase());
+        } else {
+            for l in d.to_lowercase() {
+                out(l);
+            }
+        }
+    }
+}
+
+/// The normalised form of `s`.
+pub fn normalize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        normalize_char(c, &mut |n| out.push(n));
+    }
+    out
+}
+
+/// `s` normalised, with the byte range in `s` of the character each normalised character
+/// came from.
+pub struct Mapped {
+    pub chars: Vec<char>,
+    pub source: Vec<(usize, usize)>,
+}
+
+pub fn normalize_mapped(s: &str) -> Mapped {
+    let mut chars = Vec::with_capacity(s.len() / 2);
+    let mut source = Vec::with_capacity(s.len() / 2);
+    for (i, c) in s.char_indices() {
+        let end = i + c.len_utf8();
+        normalize_char(c, &mut |n| {
+            chars.push(n);
+            source.push((i, end));
+        });
+    }
+    Mapped { chars, source }
+}
+
+/// Splits a normalised query into the terms a resident separated with spaces.
+pub fn query_terms(normalized: &str) -> Vec<String> {
+    normalized.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect()
+}
+
+/// Whether `c` is a Chinese character that has a pinyin reading.
+pub fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_width_traditional_and_case_meet() {
+        assert_eq!(normalize("ＡＢＣ１２３"), "abc123");
+        assert_eq!(normalize("社會保險"), "社会保险");
+        assert_eq!(normalize("戶口"), "户口");
+        assert_eq!(normalize("Hello　World"), "hello world");
+    }
+
+    #[test]
+    fn doc_numbers_meet_whatever_the_brackets() {
+        let want = "长政务办20208号";
+        for typed in [
+            "长政务办〔2020〕8号",
+            "长政务办[2020]8号",
+            "长政务办(2020)8号",
+            "长政务办（2020）8号",
+            "长政务办【2020】8号",
+            "长政务办［2020］8号",
+        ] {
+            assert_eq!(normalize(typed), want, "{typed}");
+        }
+    }
+
+    #[test]
+    fn mapped_points_back_to_original_bytes() {
+        let s = "《社會》ＡＢ";
+        let m = normalize_mapped(s);
+        let text: String = m.chars.iter().collect();
+        assert_eq!(text, "社会ab");
+        let (a, b) = m.source[1];
+        assert_eq!(&s[a..b], "會");
+        let (a, b) = m.source[3];
+        assert_eq!(&s[a..b], "Ｂ");
+    }
+}
