@@ -26,7 +26,7 @@ use kiosk::bundle::format::{parse_signing_key, paths, Envelope, Manifest, Root, 
 use kiosk::bundle::{write_bundle, write_root, BundleMeta};
 
 pub use error::{At, SourceError, SourceErrorKind, SourceErrors};
-pub use report::{diff_report, inspect_report};
+pub use report::{diff_report, inspect_report, verify_bundle, VerifyBundleError};
 pub use source::{load_settings, load_source, load_source_with_progress, SourceSettings};
 
 #[derive(clap::Args, Debug)]
@@ -211,8 +211,14 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    report::verify_bundle(&args.bundle, &args.root)?;
-    println!("OK");
+    let manifest = report::verify_bundle(&args.bundle, &args.root)?;
+    println!(
+        "OK: {} version {}, {} entries, expires {}",
+        manifest.scope,
+        manifest.version,
+        manifest.entries.len(),
+        manifest.expires.format("%Y-%m-%d")
+    );
     Ok(())
 }
 
