@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 pub mod ime;
 pub mod search;
+pub mod requests;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "ui")]

@@ -5,6 +5,7 @@ mod authoring; // content-sync build/sign/inspect/diff and every bad source inpu
 mod bundle; // verification, trust rotation, activation and the crash test
 mod device; // packaging, the systemd unit and the watchdog
 mod ime; // the pinyin input method
+mod requests; // resident requests: validation, sealing, outbox, deadlines
 mod search; // the search engine and the search-quality set
 mod store; // the SQLite store's queries
 mod sync; // MQTT sync and health against a real Mosquitto
