@@ -31,9 +31,9 @@ pub fn set_size(window: &slint::Window, width: u32, height: u32) -> anyhow::Resu
     Ok(())
 }
 
-/// Renders the window as it is now.
+/// Renders the window as it is now. Timers and change handlers are the caller's: tests
+/// advance Slint's mock clock, screenshots call `update_timers_and_animations`.
 pub fn snapshot(window: &slint::Window) -> anyhow::Result<SharedPixelBuffer<Rgba8Pixel>> {
-    slint::platform::update_timers_and_animations();
     window.request_redraw();
     window.take_snapshot().context("rendering the window")
 }

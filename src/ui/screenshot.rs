@@ -27,6 +27,8 @@ pub fn render(config: &Config, content: Content, page: &str, portrait: bool, car
     ui.set_care(care);
     open(&ui, page)?;
     ui.settle();
+    // Runs the change handlers (the layout follows the window's size) before drawing.
+    slint::platform::update_timers_and_animations();
     let pixels = headless::snapshot(ui.window.window())?;
     headless::write_png(&pixels, out)
 }

@@ -11,18 +11,64 @@ use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 use super::nav_adapter::show;
 use super::session::{Page, Target};
 use super::view::validity_badge;
-use super::worker::{Answer, Finder, Piece};
+use super::worker::{Answer, Finder, Hit, Piece};
 use super::{App, AppWindow, FilterChip, HitRow, SearchAdapter, Span};
 use crate::content::Kind;
+use crate::search::{Filters, Fragment, SearchRequest, Searcher};
 
 /// The kinds a resident can filter to, after 全部.
 const KINDS: [Kind; 7] =
     [Kind::Policy, Kind::Interpretation, Kind::Guide, Kind::Catalog, Kind::Faq, Kind::Notice, Kind::Gazette];
 
-/// The search engine over a content version's index.
+/// The search engine over a content version's index; `None` (search says it is not
+/// available) when the index cannot be opened.
 pub fn engine_finder(index_dir: &Path) -> Option<Box<dyn Finder>> {
-    let _ = index_dir;
-    None
+    match Searcher::open(index_dir) {
+        Ok(s) => Some(Box::new(Engine(s))),
+        Err(e) => {
+            tracing::warn!("search is not available: {e}");
+            None
+        }
+    }
+}
+
+/// [`Finder`] over the search engine.
+struct Engine(Searcher);
+
+fn pieces(fragments: &[Fragment]) -> Vec<Piece> {
+    fragments.iter().map(|f| Piece { text: f.text.clone(), highlight: f.highlight }).collect()
+}
+
+impl Finder for Engine {
+    fn find(&mut self, query: &str, kinds: &[Kind], limit: usize) -> anyhow::Result<(Vec<Hit>, u64)> {
+        let req = SearchRequest {
+            query: query.to_string(),
+            filters: Filters { kinds: kinds.to_vec(), ..Filters::default() },
+            limit,
+            offset: 0,
+        };
+        let res = self.0.search(&req)?;
+        let hits = res
+            .hits
+            .iter()
+            .map(|h| Hit {
+                id: h.id.clone(),
+                kind: h.kind,
+                validity: h.validity,
+                title: if h.title_fragments.is_empty() {
+                    vec![Piece { text: h.title.clone(), highlight: false }]
+                } else {
+                    pieces(&h.title_fragments)
+                },
+                snippet: pieces(&h.snippet),
+            })
+            .collect();
+        Ok((hits, res.total as u64))
+    }
+
+    fn suggest(&mut self, prefix: &str, limit: usize) -> Vec<String> {
+        self.0.suggest(prefix, limit).into_iter().map(|s| s.title).collect()
+    }
 }
 
 pub fn connect(window: &AppWindow, app: &Rc<App>) {
