@@ -11,7 +11,9 @@ fn main() {
 
 #[cfg(feature = "ui")]
 fn compile_ui() {
-    let config = slint_build::CompilerConfiguration::new().with_style("fluent-light".into());
+    // Debug info names elements for Slint's ElementHandle, which the UI tests in tests/ui.rs
+    // use to find controls by their accessible labels.
+    let config = slint_build::CompilerConfiguration::new().with_style("fluent-light".into()).with_debug_info(true);
     if let Err(err) = slint_build::compile_with_config("ui/app.slint", config) {
         panic!("the Slint UI under ui/ does not compile: {err}");
     }
