@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use kiosk::ime::{Candidate, Composer, Ime};
+use kiosk::ime::{Candidate, Composer, Fuzzy, Ime};
 
 fn ime() -> &'static Ime {
     Ime::shared()
@@ -119,6 +119,25 @@ fn an_apostrophe_separates_syllables() {
     let cands = ime().candidates("xi'an", 10);
     let Some(xi) = cands.iter().find(|c| c.text == "西") else { panic!("{cands:?}") };
     assert_eq!(&"xi'an"[xi.consumed..], "an");
+}
+
+#[test]
+fn fuzzy_readings_help_residents_who_do_not_tell_sounds_apart() {
+    let fuzzy = |input: &str, f: Fuzzy| -> Vec<String> {
+        ime().candidates_with(input, 10, f).into_iter().map(|c| c.text).collect()
+    };
+    // Off by default: sebao is 色 + bao, not 社保.
+    assert!(!texts("sebao", 10).contains(&"社保".to_string()), "{:?}", texts("sebao", 10));
+    let retroflex = Fuzzy { retroflex: true, ..Fuzzy::default() };
+    assert_eq!(fuzzy("sebao", retroflex).first().map(String::as_str), Some("社保"));
+    assert!(fuzzy("zongguo", retroflex).contains(&"中国".to_string()));
+    let n_l = Fuzzy { n_l: true, ..Fuzzy::default() };
+    assert!(fuzzy("lingxiang", n_l).contains(&"宁乡".to_string()), "{:?}", fuzzy("lingxiang", n_l));
+    let nasal = Fuzzy { nasal: true, ..Fuzzy::default() };
+    assert!(fuzzy("chansha", nasal).contains(&"长沙".to_string()), "{:?}", fuzzy("chansha", nasal));
+    // Exact readings still come first.
+    assert_eq!(fuzzy("shebao", Fuzzy::ALL).first().map(String::as_str), Some("社保"));
+    assert_eq!(fuzzy("xi'an", Fuzzy::ALL).first().map(String::as_str), Some("西安"));
 }
 
 #[test]

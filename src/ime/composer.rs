@@ -1,7 +1,7 @@
 //! One composition on the keyboard: the characters chosen so far and the letters still to
 //! convert, so the keyboard adapter only forwards keys and taps.
 
-use super::{Candidate, Ime};
+use super::{Candidate, Fuzzy, Ime};
 
 /// What the resident is composing: `chosen` text followed by pinyin `letters` not yet
 /// converted (shown as the pre-edit, e.g. `王xiaoming` after choosing 王).
@@ -49,6 +49,11 @@ impl Composer {
     /// The candidates for the letters still to convert.
     pub fn candidates(&self, ime: &Ime, limit: usize) -> Vec<Candidate> {
         ime.candidates(&self.letters, limit)
+    }
+
+    /// The candidates for the letters still to convert, with fuzzy readings.
+    pub fn candidates_with(&self, ime: &Ime, limit: usize, fuzzy: Fuzzy) -> Vec<Candidate> {
+        ime.candidates_with(&self.letters, limit, fuzzy)
     }
 
     /// Takes a candidate from [`Composer::candidates`]. When it used the last letters the

@@ -10,9 +10,11 @@
 //! A token is a whole syllable (`she`), an initial standing for any syllable that starts with
 //! it (`s`, `sh`, also `b` in `sb`), or — for the last token only — any beginning of a
 //! syllable (`sheb`, `zhon`). An apostrophe forces a split (`xi'an`); `v` is ü (`lv` 绿), and
-//! `lue`/`nue` are accepted for lüe/nüe. Each split is looked up under the first letters of
-//! its tokens (see [`lexicon`]), and the search stops as soon as no entry starts that way,
-//! so a keystroke costs well under a millisecond in a release build.
+//! `lue`/`nue` are accepted for lüe/nüe; with [`Fuzzy`] rules (opt-in, for residents who do
+//! not tell z/zh, n/l or an/ang apart) the other spelling of a syllable is tried as well.
+//! Each split is looked up under the first letters of its tokens (see [`lexicon`]), and the
+//! search stops as soon as no entry starts that way, so a keystroke costs well under a
+//! millisecond in a release build.
 //!
 //! Ranking: candidates that use more of the input come first (the whole input before the
 //! words and characters of its first syllables, so a name can be built char by char); among
@@ -94,6 +96,12 @@ impl Ime {
     /// the ranking). Input is ASCII letters (any case) and apostrophes; anything else, or
     /// letters that cannot begin pinyin, give no candidates.
     pub fn candidates(&self, input: &str, limit: usize) -> Vec<Candidate> {
+        self.candidates_with(input, limit, Fuzzy::default())
+    }
+
+    /// [`Ime::candidates`], also reading syllables as the `fuzzy` rules allow (`sebao` finds
+    /// 社保 with [`Fuzzy::retroflex`]). Fuzzy readings rank after exact ones.
+    pub fn candidates_with(&self, input: &str, limit: usize, fuzzy: Fuzzy) -> Vec<Candidate> {
         if limit == 0 || !input.bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'') {
             return Vec::new();
         }
@@ -102,6 +110,7 @@ impl Ime {
             lex: &self.lex,
             input: letters.as_bytes(),
             limit,
+            fuzzy,
             best_from: Vec::new(),
             tokens: Vec::with_capacity(MAX_SYLLABLES),
             hits: Vec::new(),
@@ -127,6 +136,67 @@ impl Ime {
     }
 }
 
+/// Pronunciations that many speakers do not tell apart (southern Mandarin, and many elderly
+/// residents): when enabled, typing either spelling finds both. All off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fuzzy {
+    /// z = zh, c = ch, s = sh (`sebao` → 社保).
+    pub retroflex: bool,
+    /// n = l (`lingxiang` → 宁乡).
+    pub n_l: bool,
+    /// an = ang, en = eng, in = ing (`cansa` → 长沙 with `retroflex`).
+    pub nasal: bool,
+}
+
+impl Fuzzy {
+    /// Every rule on.
+    pub const ALL: Fuzzy = Fuzzy { retroflex: true, n_l: true, nasal: true };
+
+    /// The other spellings of `s` under these rules (not `s` itself), at most 7.
+    fn variants(self, s: &str) -> Vec<String> {
+        let mut out = vec![s.to_string()];
+        if self.retroflex {
+            let swapped = ["zh", "ch", "sh"]
+                .iter()
+                .find_map(|r| s.strip_prefix(r).map(|rest| format!("{}{rest}", &r[..1])))
+                .or_else(|| {
+                    ["z", "c", "s"]
+                        .iter()
+                        .find_map(|r| s.strip_prefix(r).map(|rest| format!("{r}h{rest}")))
+                });
+            out.extend(swapped);
+        }
+        if self.n_l {
+            let swapped: Vec<String> = out
+                .iter()
+                .filter_map(|v| {
+                    v.strip_prefix('n')
+                        .map(|rest| format!("l{rest}"))
+                        .or_else(|| v.strip_prefix('l').map(|rest| format!("n{rest}")))
+                })
+                .collect();
+            out.extend(swapped);
+        }
+        if self.nasal {
+            let swapped: Vec<String> = out
+                .iter()
+                .filter_map(|v| {
+                    if v.ends_with("ang") || v.ends_with("eng") || v.ends_with("ing") {
+                        Some(v[..v.len() - 1].to_string())
+                    } else if v.ends_with("an") || v.ends_with("en") || v.ends_with("in") {
+                        Some(format!("{v}g"))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            out.extend(swapped);
+        }
+        out.remove(0);
+        out
+    }
+}
+
 /// One piece of a split of the input.
 #[derive(Debug, Clone, Copy)]
 enum Token {
@@ -134,6 +204,24 @@ enum Token {
     Exact(u16),
     /// Any syllable starting with `input[start..end]`.
     Prefix { start: usize, end: usize },
+    /// One of these syllables (the fuzzy readings of what was typed that share a first
+    /// letter; unused slots repeat the first).
+    Fuzzy([u16; 4]),
+}
+
+/// A token that can start at some position, with where it ends and the first letter of the
+/// syllables it stands for (which files them in the index).
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    end: usize,
+    token: Token,
+    first_letter: u8,
+}
+
+impl Choice {
+    fn exact(&self) -> bool {
+        matches!(self.token, Token::Exact(_))
+    }
 }
 
 /// An entry matched by one split, with what ranks it.
@@ -141,7 +229,8 @@ enum Token {
 struct Hit {
     entry: u32,
     consumed: usize,
-    /// Tokens that were initials or a partial syllable: fewer means a surer reading.
+    /// Tokens that were initials, a partial syllable or a fuzzy reading: fewer means a
+    /// surer reading.
     partial_tokens: u16,
     freq: u32,
 }
@@ -165,6 +254,7 @@ struct Search<'a> {
     lex: &'a Lexicon,
     input: &'a [u8],
     limit: usize,
+    fuzzy: Fuzzy,
     /// Cheapest cost of splitting `input[pos..]`, by position; `None` where it cannot be.
     best_from: Vec<Option<Cost>>,
     tokens: Vec<Token>,
@@ -179,24 +269,52 @@ impl Search<'_> {
         pos
     }
 
-    /// The tokens `input[start..]` can begin with: (end, exact syllable, may be partial).
-    fn tokens_at(&self, start: usize) -> impl Iterator<Item = (usize, Option<u16>, bool)> + '_ {
+    /// The tokens `input[start..]` can begin with.
+    fn tokens_at(&self, start: usize) -> Vec<Choice> {
         let segment_end = self.input[start..]
             .iter()
             .position(|&b| b == b'\'')
             .map_or(self.input.len(), |i| start + i);
         let longest = (segment_end - start).min(MAX_SYLLABLE_LEN);
-        (1..=longest).filter_map(move |len| {
+        let first_letter = self.input[start];
+        let mut choices = Vec::new();
+        for len in 1..=longest {
             let end = start + len;
             // All ASCII, checked by the caller.
-            let s = std::str::from_utf8(&self.input[start..end]).ok()?;
+            let Ok(s) = std::str::from_utf8(&self.input[start..end]) else { break };
             let at_end = self.skip_apostrophes(end) == self.input.len();
-            let exact = self.lex.exact(s);
+            if let Some(id) = self.lex.exact(s) {
+                choices.push(Choice { end, token: Token::Exact(id), first_letter });
+            }
             // Inside the input a partial syllable must be an initial (sb, zhg); at the end
             // any beginning of a syllable is the one still being typed (sheb, zhon).
-            let partial = self.lex.is_proper_prefix(s) && (at_end || is_initial(s));
-            (exact.is_some() || partial).then_some((end, exact, partial))
-        })
+            if self.lex.is_proper_prefix(s) && (at_end || is_initial(s)) {
+                choices.push(Choice { end, token: Token::Prefix { start, end }, first_letter });
+            }
+            if self.fuzzy != Fuzzy::default() {
+                self.fuzzy_choices(s, end, &mut choices);
+            }
+        }
+        choices
+    }
+
+    /// Adds a [`Token::Fuzzy`] per first letter for the fuzzy readings of `s`.
+    fn fuzzy_choices(&self, s: &str, end: usize, choices: &mut Vec<Choice>) {
+        let mut ids: Vec<(u8, u16)> = self
+            .fuzzy
+            .variants(s)
+            .iter()
+            .filter_map(|v| Some((v.as_bytes()[0], self.lex.exact(v)?)))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for group in ids.chunk_by(|a, b| a.0 == b.0) {
+            let mut slots = [group[0].1; 4];
+            for (slot, &(_, id)) in slots.iter_mut().zip(group) {
+                *slot = id;
+            }
+            choices.push(Choice { end, token: Token::Fuzzy(slots), first_letter: group[0].0 });
+        }
     }
 
     /// Finds the cheapest split of every suffix of the input. Candidates that stop short of
@@ -213,10 +331,8 @@ impl Search<'_> {
             }
             best[pos] = self
                 .tokens_at(pos)
-                .filter_map(|(end, exact, _)| {
-                    let rest = best[self.skip_apostrophes(end)]?;
-                    Some(rest.add(exact.is_some()))
-                })
+                .iter()
+                .filter_map(|c| Some(best[self.skip_apostrophes(c.end)]?.add(c.exact())))
                 .min();
         }
         self.best_from = best;
@@ -230,27 +346,20 @@ impl Search<'_> {
         if start == self.input.len() {
             return;
         }
-        let choices: Vec<_> = self.tokens_at(start).collect();
-        let key = push_key(key, self.input[start]);
-        // No entry's syllables start with these initials: nothing deeper can match either.
-        let Some(bucket) = lex.bucket(key) else { return };
-        for (end, exact, partial) in choices {
-            let consumed = self.skip_apostrophes(end);
-            let tokens = exact
-                .map(Token::Exact)
-                .into_iter()
-                .chain(partial.then_some(Token::Prefix { start, end }));
-            for token in tokens {
-                let cost = cost.add(matches!(token, Token::Exact(_)));
-                self.tokens.push(token);
-                if self.offers(consumed, cost) {
-                    self.collect(bucket, consumed, cost);
-                }
-                if consumed < self.input.len() && self.tokens.len() < MAX_SYLLABLES {
-                    self.walk(consumed, key, cost);
-                }
-                self.tokens.pop();
+        for choice in self.tokens_at(start) {
+            let key = push_key(key, choice.first_letter);
+            // No entry's syllables start with these initials: nothing deeper can match either.
+            let Some(bucket) = lex.bucket(key) else { continue };
+            let consumed = self.skip_apostrophes(choice.end);
+            let cost = cost.add(choice.exact());
+            self.tokens.push(choice.token);
+            if self.offers(consumed, cost) {
+                self.collect(bucket, consumed, cost);
             }
+            if consumed < self.input.len() && self.tokens.len() < MAX_SYLLABLES {
+                self.walk(consumed, key, cost);
+            }
+            self.tokens.pop();
         }
     }
 
@@ -285,6 +394,7 @@ impl Search<'_> {
                 Token::Prefix { start, end } => {
                     lex.syllable(syl).as_bytes().starts_with(&self.input[start..end])
                 }
+                Token::Fuzzy(ids) => ids.contains(&syl),
             });
             if !matches {
                 continue;
@@ -307,4 +417,19 @@ impl Search<'_> {
 /// some syllable (not i, u, v), or zh, ch, sh.
 fn is_initial(s: &str) -> bool {
     matches!(s, "zh" | "ch" | "sh") || (s.len() == 1 && !matches!(s, "i" | "u" | "v"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzzy_variants_swap_one_sound_at_a_time_or_together() {
+        let mut v = Fuzzy::ALL.variants("zhang");
+        v.sort();
+        assert_eq!(v, ["zan", "zang", "zhan"]);
+        assert_eq!(Fuzzy { nasal: true, ..Fuzzy::default() }.variants("ling"), ["lin"]);
+        assert_eq!(Fuzzy { n_l: true, ..Fuzzy::default() }.variants("nong"), ["long"]);
+        assert!(Fuzzy::default().variants("zhang").is_empty());
+    }
 }
