@@ -9,7 +9,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use content_sync::authoring::{
-    self, diff_report, inspect_report, load_source, verify_bundle, At, SourceErrorKind, SourceErrors,
+    self, diff_report, inspect_report, load_source, verify_bundle, At, SourceErrorKind,
+    SourceErrors,
 };
 use kiosk::content::{Block, Body, Kind, ScopeContent};
 
@@ -48,7 +49,11 @@ fn errors(dir: &Path) -> SourceErrors {
 fn docx(paras: &[(&str, &str)], table: &[&[&str]]) -> Vec<u8> {
     let mut body = String::new();
     for (style, text) in paras {
-        let ppr = if style.is_empty() { String::new() } else { format!("<w:pPr><w:pStyle w:val=\"{style}\"/></w:pPr>") };
+        let ppr = if style.is_empty() {
+            String::new()
+        } else {
+            format!("<w:pPr><w:pStyle w:val=\"{style}\"/></w:pPr>")
+        };
         body.push_str(&format!("<w:p>{ppr}<w:r><w:t>{text}</w:t></w:r></w:p>"));
     }
     if !table.is_empty() {
@@ -74,8 +79,19 @@ fn docx(paras: &[(&str, &str)], table: &[&[&str]]) -> Vec<u8> {
     zip.finish().expect("zip finish").into_inner()
 }
 
-const HEADER: [&str; 11] =
-    ["序号", "一级事项", "二级事项", "公开内容（要素）", "公开依据", "公开时限", "公开主体", "公开渠道和载体", "公开对象", "公开方式", "公开层级"];
+const HEADER: [&str; 11] = [
+    "序号",
+    "一级事项",
+    "二级事项",
+    "公开内容（要素）",
+    "公开依据",
+    "公开时限",
+    "公开主体",
+    "公开渠道和载体",
+    "公开对象",
+    "公开方式",
+    "公开层级",
+];
 
 /// An .xlsx with a title row, the header in row 2, `rows` from row 3, on sheet `sheet`.
 fn xlsx(sheet: &str, header: &[&str], rows: &[&[&str]]) -> Vec<u8> {
@@ -110,15 +126,50 @@ fn a_good_source_loads_every_kind() {
     write(d, "documents/policy.md", POLICY_MD);
     write(d, "files/申请表.docx", b"form bytes");
     write(d, "documents/jd.md", "+++\nid = \"jd-1\"\nkind = \"政策解读\"\ntitle = \"一图读懂\"\npolicy = \"cs-zwb-2020-8\"\nlinks = [\"faq-1\"]\n+++\n正文\n");
-    write(d, "documents/word.docx", docx(&[("1", "第一章 总则"), ("", "第一条 为了规范。")], &[&["材料", "份数"], &["身份证", "1"]]));
+    write(
+        d,
+        "documents/word.docx",
+        docx(
+            &[("1", "第一章 总则"), ("", "第一条 为了规范。")],
+            &[&["材料", "份数"], &["身份证", "1"]],
+        ),
+    );
     write(d, "documents/word.toml", "id = \"nx-word-1\"\nkind = \"policy\"\ntitle = \"宁乡市某办法\"\nissuer = \"宁乡市人民政府\"\npublished = 2024-03-01\n");
     write(
         d,
         "catalog/目录.xlsx",
-        xlsx("社会救助", &HEADER, &[
-            &["1", "最低生活保障", "政策文件", "政策法规文件", "《社会救助暂行办法》", "20个工作日", "民政局", "政府网站、公开栏", "全社会", "主动", "县级"],
-            &["2", "", "审核结果", "救助对象名单", "《社会救助暂行办法》", "20个工作日", "民政局", "公开栏", "特定群体", "主动", "乡级"],
-        ]),
+        xlsx(
+            "社会救助",
+            &HEADER,
+            &[
+                &[
+                    "1",
+                    "最低生活保障",
+                    "政策文件",
+                    "政策法规文件",
+                    "《社会救助暂行办法》",
+                    "20个工作日",
+                    "民政局",
+                    "政府网站、公开栏",
+                    "全社会",
+                    "主动",
+                    "县级",
+                ],
+                &[
+                    "2",
+                    "",
+                    "审核结果",
+                    "救助对象名单",
+                    "《社会救助暂行办法》",
+                    "20个工作日",
+                    "民政局",
+                    "公开栏",
+                    "特定群体",
+                    "主动",
+                    "乡级",
+                ],
+            ],
+        ),
     );
     write(
         d,
@@ -126,10 +177,18 @@ fn a_good_source_loads_every_kind() {
         "\u{feff}序号,一级事项,二级事项,公开内容,公开依据,公开时限,公开主体,公开渠道/载体,公开对象,公开方式,公开层级\n1,户口登记,出生登记,办理材料,《户口登记条例》,20个工作日,公安局,政务服务中心,全社会,主动,县级\n",
     );
     write(d, "guides/低保.toml", "id = \"g-dibao\"\ntitle = \"最低生活保障审核确认\"\nauthority = \"宁乡市民政局\"\nmaterials = [\"身份证\", { name = \"户口簿\", note = \"原件\" }]\nsteps = [\"申请\", \"审核\"]\nlinks = [\"cs-zwb-2020-8\"]\n");
-    write(d, "faqs.toml", "[[faq]]\nid = \"faq-1\"\nquestion = \"低保多久批下来？\"\nanswer = \"30个工作日内。\"\n");
+    write(
+        d,
+        "faqs.toml",
+        "[[faq]]\nid = \"faq-1\"\nquestion = \"低保多久批下来？\"\nanswer = \"30个工作日内。\"\n",
+    );
     write(d, "notices.toml", "[[notice]]\nid = \"n-1\"\ntitle = \"停电通知\"\nshow_from = 2026-11-20\nshow_until = 2026-12-01\nbody = \"# 通知\\n\\n周六停电。\"\n");
     write(d, "qr.toml", "[[qr]]\nid = \"qr-12345\"\ntitle = \"12345热线\"\ntarget = \"https://12345.changsha.gov.cn\"\n");
-    write(d, "offices.toml", "[[office]]\nid = \"o-1\"\ntitle = \"宁乡市政务服务中心\"\naddress = \"宁乡市\"\n");
+    write(
+        d,
+        "offices.toml",
+        "[[office]]\nid = \"o-1\"\ntitle = \"宁乡市政务服务中心\"\naddress = \"宁乡市\"\n",
+    );
     write(d, "branding.toml", "zone_name = \"宁乡市政务公开专区\"\nprimary_color = \"#b71c1c\"\n");
     write(d, "functions.toml", "enabled = [\"policies\", \"办事指南\"]\n");
     write(d, "calendar.toml", "years = [2024]\n[[holiday]]\nname = \"国庆节\"\noff = [\"2024-10-01..2024-10-07\"]\nwork = [2024-09-29, 2024-10-12]\n");
@@ -139,21 +198,46 @@ fn a_good_source_loads_every_kind() {
     assert_eq!(content.scope.as_str(), "430182");
     let count = |k: Kind| content.items.iter().filter(|i| i.kind() == k).count();
     assert_eq!(
-        [count(Kind::Policy), count(Kind::Interpretation), count(Kind::Catalog), count(Kind::Guide), count(Kind::Faq), count(Kind::Notice), count(Kind::QrLink), count(Kind::Office)],
+        [
+            count(Kind::Policy),
+            count(Kind::Interpretation),
+            count(Kind::Catalog),
+            count(Kind::Guide),
+            count(Kind::Faq),
+            count(Kind::Notice),
+            count(Kind::QrLink),
+            count(Kind::Office)
+        ],
         [2, 1, 3, 1, 1, 1, 1, 1]
     );
-    let item = |id: &str| content.items.iter().find(|i| i.id == id).unwrap_or_else(|| panic!("no item {id}"));
+    let item = |id: &str| {
+        content.items.iter().find(|i| i.id == id).unwrap_or_else(|| panic!("no item {id}"))
+    };
     let Body::Policy(p) = &item("cs-zwb-2020-8").body else { panic!("not a policy") };
     assert_eq!(p.doc_number.as_deref(), Some("长政务办〔2020〕8号"));
     assert_eq!(p.written.map(|d| d.to_string()).as_deref(), Some("2020-05-25"));
-    assert_eq!(p.body[1], Block::Paragraph { text: "通过三年时间，全面搭建起全市统一的基层政务公开标准体系。".into() });
+    assert_eq!(
+        p.body[1],
+        Block::Paragraph {
+            text: "通过三年时间，全面搭建起全市统一的基层政务公开标准体系。".into()
+        }
+    );
     assert_eq!(p.attachments[0].path, "files/申请表.docx");
     assert_eq!(files, vec![("files/申请表.docx".to_string(), b"form bytes".to_vec())]);
     let Body::Policy(w) = &item("nx-word-1").body else { panic!("not a policy") };
     assert_eq!(w.body[0], Block::Heading { level: 1, text: "第一章 总则".into() });
-    assert_eq!(w.body[2], Block::Table { rows: vec![vec!["材料".into(), "份数".into()], vec!["身份证".into(), "1".into()]] });
+    assert_eq!(
+        w.body[2],
+        Block::Table {
+            rows: vec![vec!["材料".into(), "份数".into()], vec!["身份证".into(), "1".into()]]
+        }
+    );
     // The xlsx row with an empty 一级事项 continues the one above; the 领域 is the sheet name.
-    let rows: Vec<_> = content.items.iter().filter(|i| i.kind() == Kind::Catalog && i.domain.as_deref() == Some("社会救助")).collect();
+    let rows: Vec<_> = content
+        .items
+        .iter()
+        .filter(|i| i.kind() == Kind::Catalog && i.domain.as_deref() == Some("社会救助"))
+        .collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.baseline));
     let Body::Catalog(c) = &rows[1].body else { panic!("not a catalogue row") };
@@ -166,13 +250,21 @@ fn a_good_source_loads_every_kind() {
     assert_eq!(content.functions.expect("functions").enabled.len(), 2);
     assert_eq!(content.synonyms.len(), 1);
     let Body::Notice(n) = &item("n-1").body else { panic!("not a notice") };
-    assert_eq!(n.show_from.to_rfc3339(), "2026-11-19T16:00:00+00:00", "dates without a zone are China time");
+    assert_eq!(
+        n.show_from.to_rfc3339(),
+        "2026-11-19T16:00:00+00:00",
+        "dates without a zone are China time"
+    );
 }
 
 #[test]
 fn malformed_front_matter_names_the_file_and_line() {
     let dir = source("430182");
-    write(dir.path(), "documents/bad.md", "---\nid: a\ntitle: \"unclosed\nkind: policy\n---\ntext\n");
+    write(
+        dir.path(),
+        "documents/bad.md",
+        "---\nid: a\ntitle: \"unclosed\nkind: policy\n---\ntext\n",
+    );
     let e = errors(dir.path());
     let err = only_error(&e);
     assert_eq!(err.file, PathBuf::from("documents/bad.md"));
@@ -185,7 +277,11 @@ fn malformed_front_matter_names_the_file_and_line() {
     assert!(e.to_string().contains("documents/none.md, line 1: malformed front matter"), "{e}");
 
     let dir = source("430182");
-    write(dir.path(), "documents/typo.md", "---\nid: a\nkind: 政策文件\ntitle: t\nissuer: x\nvaliditty: 有效\n---\n");
+    write(
+        dir.path(),
+        "documents/typo.md",
+        "---\nid: a\nkind: 政策文件\ntitle: t\nissuer: x\nvaliditty: 有效\n---\n",
+    );
     let e = errors(dir.path());
     assert_eq!(only_error(&e).at, Some(At::Line(6)), "{e}");
     assert!(e.to_string().contains("validitty"), "{e}");
@@ -195,7 +291,11 @@ fn malformed_front_matter_names_the_file_and_line() {
 fn a_docx_that_is_not_a_zip_is_refused() {
     let dir = source("430182");
     write(dir.path(), "documents/scan.docx", "this is a text file renamed to .docx");
-    write(dir.path(), "documents/scan.toml", "id = \"x\"\nkind = \"policy\"\ntitle = \"t\"\nissuer = \"i\"\n");
+    write(
+        dir.path(),
+        "documents/scan.toml",
+        "id = \"x\"\nkind = \"policy\"\ntitle = \"t\"\nissuer = \"i\"\n",
+    );
     let e = errors(dir.path());
     let err = only_error(&e);
     assert_eq!(err.file, PathBuf::from("documents/scan.docx"));
@@ -207,11 +307,22 @@ fn a_docx_that_is_not_a_zip_is_refused() {
 fn an_xlsx_without_a_required_column_names_it() {
     let dir = source("430182");
     let header: Vec<&str> = HEADER.iter().copied().filter(|h| *h != "公开时限").collect();
-    write(dir.path(), "catalog/就业.xlsx", xlsx("就业", &header, &[&["1", "就业服务", "政策", "内容", "依据", "主体", "网站", "全社会", "主动", "县级"]]));
+    write(
+        dir.path(),
+        "catalog/就业.xlsx",
+        xlsx(
+            "就业",
+            &header,
+            &[&["1", "就业服务", "政策", "内容", "依据", "主体", "网站", "全社会", "主动", "县级"]],
+        ),
+    );
     let e = errors(dir.path());
     let err = only_error(&e);
     assert_eq!(err.file, PathBuf::from("catalog/就业.xlsx"));
-    assert!(matches!(&err.kind, SourceErrorKind::MissingColumn { column, .. } if column == "公开时限"), "{err}");
+    assert!(
+        matches!(&err.kind, SourceErrorKind::MissingColumn { column, .. } if column == "公开时限"),
+        "{err}"
+    );
     assert_eq!(err.at, Some(At::Row { sheet: Some("就业".into()), row: 2 }));
 }
 
@@ -221,10 +332,38 @@ fn an_empty_content_cell_gives_the_row_excel_shows() {
     write(
         dir.path(),
         "catalog/就业.xlsx",
-        xlsx("就业", &HEADER, &[
-            &["1", "就业服务", "政策", "内容", "依据", "20个工作日", "人社局", "网站", "全社会", "主动", "县级"],
-            &["2", "就业服务", "补贴", "", "依据", "20个工作日", "人社局", "网站", "全社会", "主动", "县级"],
-        ]),
+        xlsx(
+            "就业",
+            &HEADER,
+            &[
+                &[
+                    "1",
+                    "就业服务",
+                    "政策",
+                    "内容",
+                    "依据",
+                    "20个工作日",
+                    "人社局",
+                    "网站",
+                    "全社会",
+                    "主动",
+                    "县级",
+                ],
+                &[
+                    "2",
+                    "就业服务",
+                    "补贴",
+                    "",
+                    "依据",
+                    "20个工作日",
+                    "人社局",
+                    "网站",
+                    "全社会",
+                    "主动",
+                    "县级",
+                ],
+            ],
+        ),
     );
     let e = errors(dir.path());
     let err = only_error(&e);
@@ -238,7 +377,11 @@ fn an_empty_content_cell_gives_the_row_excel_shows() {
 fn duplicate_ids_name_both_places() {
     let dir = source("430182");
     write(dir.path(), "faqs.toml", "[[faq]]\nid = \"same\"\nquestion = \"q\"\nanswer = \"a\"\n");
-    write(dir.path(), "qr.toml", "# 二维码\n\n[[qr]]\nid = \"same\"\ntitle = \"t\"\ntarget = \"https://example.org\"\n");
+    write(
+        dir.path(),
+        "qr.toml",
+        "# 二维码\n\n[[qr]]\nid = \"same\"\ntitle = \"t\"\ntarget = \"https://example.org\"\n",
+    );
     let e = errors(dir.path());
     let err = only_error(&e);
     assert!(matches!(&err.kind, SourceErrorKind::DuplicateId { id, .. } if id == "same"), "{err}");
@@ -249,17 +392,48 @@ fn duplicate_ids_name_both_places() {
 #[test]
 fn an_unknown_domain_lists_the_allowed_ones() {
     let dir = source("430182");
-    write(dir.path(), "faqs.toml", "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\ndomain = \"社会保障\"\n");
+    write(
+        dir.path(),
+        "faqs.toml",
+        "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\ndomain = \"社会保障\"\n",
+    );
     let e = errors(dir.path());
     let err = only_error(&e);
-    assert!(matches!(&err.kind, SourceErrorKind::UnknownDomain { domain } if domain == "社会保障"), "{err}");
-    assert!(err.to_string().contains("社会保险、") && err.to_string().contains("社会救助"), "{err}");
+    assert!(
+        matches!(&err.kind, SourceErrorKind::UnknownDomain { domain } if domain == "社会保障"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("社会保险、") && err.to_string().contains("社会救助"),
+        "{err}"
+    );
 
     // In a catalogue, a 领域 column value is checked row by row.
     let dir = source("430182");
     let mut header = vec!["领域"];
     header.extend(HEADER);
-    write(dir.path(), "catalog/目录.xlsx", xlsx("Sheet1", &header, &[&["民生", "1", "事项", "二级", "内容", "依据", "时限", "主体", "网站", "全社会", "主动", "县级"]]));
+    write(
+        dir.path(),
+        "catalog/目录.xlsx",
+        xlsx(
+            "Sheet1",
+            &header,
+            &[&[
+                "民生",
+                "1",
+                "事项",
+                "二级",
+                "内容",
+                "依据",
+                "时限",
+                "主体",
+                "网站",
+                "全社会",
+                "主动",
+                "县级",
+            ]],
+        ),
+    );
     let e = errors(dir.path());
     assert_eq!(only_error(&e).at, Some(At::Row { sheet: Some("Sheet1".into()), row: 3 }), "{e}");
 }
@@ -270,7 +444,10 @@ fn a_link_to_a_missing_item_is_refused() {
     write(dir.path(), "faqs.toml", "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\n\n[[faq]]\nid = \"g\"\nquestion = \"q\"\nanswer = \"a\"\nlinks = [\"f\", \"no-such-item\"]\n");
     let e = errors(dir.path());
     let err = only_error(&e);
-    assert!(matches!(&err.kind, SourceErrorKind::BrokenLink { target, .. } if target == "no-such-item"), "{err}");
+    assert!(
+        matches!(&err.kind, SourceErrorKind::BrokenLink { target, .. } if target == "no-such-item"),
+        "{err}"
+    );
     assert_eq!(err.at, Some(At::Line(6)));
 }
 
@@ -282,9 +459,17 @@ fn links_may_point_into_a_wider_scope_named_in_link_sources() {
     write(&city, "bundle.toml", "scope = \"430100\"\n");
     write(&city, "faqs.toml", "[[faq]]\nid = \"city-faq\"\nquestion = \"q\"\nanswer = \"a\"\n");
     write(&county, "bundle.toml", "scope = \"430182\"\nlink_sources = [\"../430100\"]\n");
-    write(&county, "faqs.toml", "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\nlinks = [\"city-faq\"]\n");
+    write(
+        &county,
+        "faqs.toml",
+        "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\nlinks = [\"city-faq\"]\n",
+    );
     let (content, _) = load(&county);
-    assert_eq!(content.items.len(), 1, "the city's items are link targets, not content of the county");
+    assert_eq!(
+        content.items.len(),
+        1,
+        "the city's items are link targets, not content of the county"
+    );
 }
 
 #[test]
@@ -294,7 +479,10 @@ fn file_names_that_escape_the_folder_are_refused() {
     let e = errors(dir.path());
     let err = only_error(&e);
     assert_eq!(err.file, PathBuf::from("documents/p.md"));
-    assert!(matches!(&err.kind, SourceErrorKind::EscapesFolder { path } if path.contains("..")), "{err}");
+    assert!(
+        matches!(&err.kind, SourceErrorKind::EscapesFolder { path } if path.contains("..")),
+        "{err}"
+    );
 
     #[cfg(unix)]
     {
@@ -303,7 +491,11 @@ fn file_names_that_escape_the_folder_are_refused() {
         let dir = source("430182");
         write(dir.path(), "documents/p.md", POLICY_MD);
         std::fs::create_dir_all(dir.path().join("files")).expect("files dir");
-        std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("files/申请表.docx")).expect("symlink");
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            dir.path().join("files/申请表.docx"),
+        )
+        .expect("symlink");
         let e = errors(dir.path());
         let err = only_error(&e);
         assert!(matches!(err.kind, SourceErrorKind::EscapesFolder { .. }), "{err}");
@@ -322,7 +514,13 @@ fn every_problem_is_reported_at_once() {
     let e = errors(dir.path());
     assert_eq!(e.len(), 5, "{e}");
     let text = e.to_string();
-    for needle in ["documents/bad.md", "documents/scan.docx", "missing field `answer`", "faq.toml: not a part", "2024-10-08 is a Tue"] {
+    for needle in [
+        "documents/bad.md",
+        "documents/scan.docx",
+        "missing field `answer`",
+        "faq.toml: not a part",
+        "2024-10-08 is a Tue",
+    ] {
         assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
@@ -341,8 +539,13 @@ fn a_gb18030_csv_and_header_variants_are_read() {
 
 fn keygen(dir: &Path) -> PathBuf {
     let key = dir.join("city.key");
-    authoring::keygen(authoring::KeygenArgs { out: key.clone(), root: None, expires: Some("2036-12-31".into()), force: false })
-        .expect("keygen");
+    authoring::keygen(authoring::KeygenArgs {
+        out: key.clone(),
+        root: None,
+        expires: Some("2036-12-31".into()),
+        force: false,
+    })
+    .expect("keygen");
     key
 }
 
@@ -354,22 +557,44 @@ fn build_verify_inspect_and_diff() {
     let src = source("430182");
     write(src.path(), "documents/policy.md", POLICY_MD);
     write(src.path(), "files/申请表.docx", b"form bytes");
-    write(src.path(), "faqs.toml", "[[faq]]\nid = \"faq-1\"\nquestion = \"低保多久批下来？\"\nanswer = \"30个工作日内。\"\n");
+    write(
+        src.path(),
+        "faqs.toml",
+        "[[faq]]\nid = \"faq-1\"\nquestion = \"低保多久批下来？\"\nanswer = \"30个工作日内。\"\n",
+    );
     let old = work.path().join("old");
-    authoring::build(authoring::BuildArgs { source: src.path().into(), out: old.clone(), key: vec![key.clone()], version: None })
-        .expect("build");
-    let manifest = verify_bundle(&old, &work.path().join("root.json")).expect("a fresh bundle verifies");
+    authoring::build(authoring::BuildArgs {
+        source: src.path().into(),
+        out: old.clone(),
+        key: vec![key.clone()],
+        version: None,
+    })
+    .expect("build");
+    let manifest =
+        verify_bundle(&old, &work.path().join("root.json")).expect("a fresh bundle verifies");
     assert_eq!((manifest.scope.as_str(), manifest.version), ("430182", 3));
 
     let report = inspect_report(&old).expect("inspect");
-    for needle in ["scope     430182", "version   3", "2036-11-01", "政策文件 1", "政务公开 1", "[政策问答] faq-1 低保多久批下来？"] {
+    for needle in [
+        "scope     430182",
+        "version   3",
+        "2036-11-01",
+        "政策文件 1",
+        "政务公开 1",
+        "[政策问答] faq-1 低保多久批下来？",
+    ] {
         assert!(report.contains(needle), "{needle} missing from:\n{report}");
     }
 
     write(src.path(), "faqs.toml", "[[faq]]\nid = \"faq-1\"\nquestion = \"低保多久批下来？\"\nanswer = \"自受理之日起30个工作日内。\"\n\n[[faq]]\nid = \"faq-2\"\nquestion = \"新问题\"\nanswer = \"新回答\"\n");
     let new = work.path().join("new");
-    authoring::build(authoring::BuildArgs { source: src.path().into(), out: new.clone(), key: vec![key], version: Some(4) })
-        .expect("build");
+    authoring::build(authoring::BuildArgs {
+        source: src.path().into(),
+        out: new.clone(),
+        key: vec![key],
+        version: Some(4),
+    })
+    .expect("build");
     let diff = diff_report(&old, &new).expect("diff");
     assert!(diff.contains("added items: 1\n  [政策问答] 新问题"), "{diff}");
     assert!(diff.contains("changed items: 1\n  [政策问答] 低保多久批下来？"), "{diff}");
@@ -377,7 +602,12 @@ fn build_verify_inspect_and_diff() {
     assert!(diff.contains("(2 new blobs"), "only the two changed item blobs travel: {diff}");
 
     // A changed byte in a blob is caught by verify.
-    let blob = std::fs::read_dir(new.join("blobs")).expect("blobs").flatten().next().expect("a blob").path();
+    let blob = std::fs::read_dir(new.join("blobs"))
+        .expect("blobs")
+        .flatten()
+        .next()
+        .expect("a blob")
+        .path();
     let mut bytes = std::fs::read(&blob).expect("blob");
     bytes[0] ^= 1;
     std::fs::write(&blob, bytes).expect("tamper");
@@ -389,10 +619,19 @@ fn a_bad_source_builds_nothing() {
     let work = tempfile::tempdir().expect("temp dir");
     let key = keygen(work.path());
     let src = source("430182");
-    write(src.path(), "faqs.toml", "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\nlinks = [\"nope\"]\n");
+    write(
+        src.path(),
+        "faqs.toml",
+        "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\nlinks = [\"nope\"]\n",
+    );
     let out = work.path().join("out");
-    let err = authoring::build(authoring::BuildArgs { source: src.path().into(), out: out.clone(), key: vec![key], version: None })
-        .expect_err("a broken link must fail the build");
+    let err = authoring::build(authoring::BuildArgs {
+        source: src.path().into(),
+        out: out.clone(),
+        key: vec![key],
+        version: None,
+    })
+    .expect_err("a broken link must fail the build");
     assert!(err.to_string().contains("nothing was built"), "{err}");
     assert!(!out.exists(), "no bundle folder is written");
 }
@@ -443,7 +682,11 @@ fn the_committed_demo_bundle_is_what_the_demo_source_builds() {
         let committed = tree(&demo.join("bundle").join(scope));
         let built = tree(&target);
         let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&committed), names(&built), "demo/bundle/{scope} is stale: run demo/build.sh");
+        assert_eq!(
+            names(&committed),
+            names(&built),
+            "demo/bundle/{scope} is stale: run demo/build.sh"
+        );
         assert!(committed == built, "demo/bundle/{scope} is stale: run demo/build.sh");
         verify_bundle(&demo.join("bundle").join(scope), &demo.join("bundle/root.json"))
             .unwrap_or_else(|e| panic!("demo/bundle/{scope} does not verify: {e}"));
@@ -462,14 +705,41 @@ fn the_demo_calendar_has_the_official_holidays_and_make_up_days() {
     let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
     // (date, working day?) from the State Council's 国办发明电 notices.
     for (day, working) in [
-        ("2020-01-19", true), ("2020-02-01", false), ("2020-01-31", false), ("2020-05-09", true),
-        ("2021-02-07", true), ("2021-09-18", true), ("2021-10-07", false),
-        ("2022-01-29", true), ("2022-04-02", true), ("2022-10-09", true),
-        ("2023-01-28", true), ("2023-04-23", true), ("2023-10-06", false), ("2023-10-08", true),
-        ("2024-02-04", true), ("2024-02-18", true), ("2024-04-07", true), ("2024-10-07", false), ("2024-10-12", true),
-        ("2025-01-26", true), ("2025-02-04", false), ("2025-02-08", true), ("2025-04-27", true), ("2025-10-08", false), ("2025-10-11", true),
-        ("2026-01-02", false), ("2026-01-04", true), ("2026-02-14", true), ("2026-02-23", false), ("2026-02-28", true),
-        ("2026-05-09", true), ("2026-09-20", true), ("2026-10-07", false), ("2026-10-10", true), ("2026-11-23", true),
+        ("2020-01-19", true),
+        ("2020-02-01", false),
+        ("2020-01-31", false),
+        ("2020-05-09", true),
+        ("2021-02-07", true),
+        ("2021-09-18", true),
+        ("2021-10-07", false),
+        ("2022-01-29", true),
+        ("2022-04-02", true),
+        ("2022-10-09", true),
+        ("2023-01-28", true),
+        ("2023-04-23", true),
+        ("2023-10-06", false),
+        ("2023-10-08", true),
+        ("2024-02-04", true),
+        ("2024-02-18", true),
+        ("2024-04-07", true),
+        ("2024-10-07", false),
+        ("2024-10-12", true),
+        ("2025-01-26", true),
+        ("2025-02-04", false),
+        ("2025-02-08", true),
+        ("2025-04-27", true),
+        ("2025-10-08", false),
+        ("2025-10-11", true),
+        ("2026-01-02", false),
+        ("2026-01-04", true),
+        ("2026-02-14", true),
+        ("2026-02-23", false),
+        ("2026-02-28", true),
+        ("2026-05-09", true),
+        ("2026-09-20", true),
+        ("2026-10-07", false),
+        ("2026-10-10", true),
+        ("2026-11-23", true),
     ] {
         assert_eq!(cal.is_working_day(d(day)), Ok(working), "{day}");
     }

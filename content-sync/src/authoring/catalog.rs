@@ -88,13 +88,19 @@ fn column_of(header: &str) -> Option<Col> {
         "领域" | "所属领域" | "公开领域" => Col::Domain,
         "一级事项" | "一级目录" => Col::Level1,
         "二级事项" | "二级目录" => Col::Level2,
-        "公开内容(要素)" | "公开内容" | "公开内容要素" | "公开要素" => Col::Content,
+        "公开内容(要素)" | "公开内容" | "公开内容要素" | "公开要素" => {
+            Col::Content
+        }
         "公开依据" | "依据" => Col::Basis,
         "公开时限" | "时限" => Col::TimeLimit,
         "公开主体" | "主体" => Col::Subject,
-        "公开渠道和载体" | "公开渠道及载体" | "公开渠道/载体" | "公开渠道、载体" | "公开渠道" | "渠道和载体" | "公开载体" => {
-            Col::Channels
-        }
+        "公开渠道和载体"
+        | "公开渠道及载体"
+        | "公开渠道/载体"
+        | "公开渠道、载体"
+        | "公开渠道"
+        | "渠道和载体"
+        | "公开载体" => Col::Channels,
         "公开对象" => Col::Audience,
         "公开方式" => Col::Manner,
         "公开层级" => Col::Tier,
@@ -110,12 +116,16 @@ pub fn domain_in(name: &str) -> Option<&'static str> {
 
 /// Reads every sheet of a workbook, with merged regions filled in.
 pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<Grid>, String> {
-    let mut book = Xlsx::new(Cursor::new(bytes)).map_err(|e| format!("it is not an .xlsx workbook: {e}"))?;
+    let mut book =
+        Xlsx::new(Cursor::new(bytes)).map_err(|e| format!("it is not an .xlsx workbook: {e}"))?;
     let mut grids = Vec::new();
     for name in book.sheet_names() {
-        let range = book.worksheet_range(&name).map_err(|e| format!("sheet “{name}” cannot be read: {e}"))?;
+        let range = book
+            .worksheet_range(&name)
+            .map_err(|e| format!("sheet “{name}” cannot be read: {e}"))?;
         let Some((row0, col0)) = range.start() else { continue };
-        let mut rows: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(cell_text).collect()).collect();
+        let mut rows: Vec<Vec<String>> =
+            range.rows().map(|r| r.iter().map(cell_text).collect()).collect();
         // Leading empty columns shift every index; pad them so columns count from A.
         if col0 > 0 {
             for r in &mut rows {
@@ -127,7 +137,11 @@ pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<Grid>, String> {
             .map_err(|e| format!("the merged cells of sheet “{name}” cannot be read: {e}"))?;
         for dim in merged {
             let top = (dim.start.0.saturating_sub(row0)) as usize;
-            let value = rows.get(top).and_then(|r| r.get(dim.start.1 as usize)).cloned().unwrap_or_default();
+            let value = rows
+                .get(top)
+                .and_then(|r| r.get(dim.start.1 as usize))
+                .cloned()
+                .unwrap_or_default();
             for r in dim.start.0..=dim.end.0 {
                 let Some(row) = rows.get_mut(r.saturating_sub(row0) as usize) else { continue };
                 for c in dim.start.1..=dim.end.1 {
@@ -165,7 +179,8 @@ pub fn read_csv(bytes: &[u8]) -> Result<Grid, String> {
             text.into_owned()
         }
     };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| format!("row {} is not valid CSV: {e}", i + 1))?;
@@ -194,13 +209,22 @@ fn find_header(grid: &Grid) -> Option<usize> {
         cols.dedup();
         cols.len()
     };
-    let (best, n) = grid.rows.iter().take(10).enumerate().map(|(i, r)| (i, score(r))).max_by_key(|(i, n)| (*n, usize::MAX - i))?;
+    let (best, n) = grid
+        .rows
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, r)| (i, score(r)))
+        .max_by_key(|(i, n)| (*n, usize::MAX - i))?;
     (n >= 2).then_some(best)
 }
 
 /// Reads the catalogue rows of a grid. `hint` is the 领域 the sheet or file name gives.
 /// Problems come back with where they are; rows with problems are left out.
-pub fn parse_grid(grid: &Grid, file_domain: Option<&str>) -> (Vec<Row>, Vec<(Option<At>, SourceErrorKind)>) {
+pub fn parse_grid(
+    grid: &Grid,
+    file_domain: Option<&str>,
+) -> (Vec<Row>, Vec<(Option<At>, SourceErrorKind)>) {
     let mut errors = Vec::new();
     let at_row = |i: usize| At::Row { sheet: grid.sheet.clone(), row: grid.first_row + i };
     let Some(h) = find_header(grid) else {
@@ -227,7 +251,8 @@ pub fn parse_grid(grid: &Grid, file_domain: Option<&str>) -> (Vec<Row>, Vec<(Opt
         // The columns this header covers: itself, and following cells that are empty or
         // repeat it (a merged group header reads as its value in every cell it covers).
         let mut end = j + 1;
-        while end < header.len() && (header[end].is_empty() || column_of(&header[end]) == Some(col)) {
+        while end < header.len() && (header[end].is_empty() || column_of(&header[end]) == Some(col))
+        {
             end += 1;
         }
         let grouped = matches!(col, Col::Audience | Col::Manner | Col::Tier);
@@ -252,7 +277,10 @@ pub fn parse_grid(grid: &Grid, file_domain: Option<&str>) -> (Vec<Row>, Vec<(Opt
         if cols.iter().all(|(c, _)| *c != col) {
             errors.push((
                 Some(at_row(h)),
-                SourceErrorKind::MissingColumn { column: name.to_string(), found: found.join("、") },
+                SourceErrorKind::MissingColumn {
+                    column: name.to_string(),
+                    found: found.join("、"),
+                },
             ));
         }
     }
@@ -290,7 +318,12 @@ pub fn parse_grid(grid: &Grid, file_domain: Option<&str>) -> (Vec<Row>, Vec<(Opt
             level1.clone_from(&last_level1);
         }
         if level1.is_empty() {
-            errors.push((Some(at.clone()), SourceErrorKind::Invalid("一级事项 is empty and there is no row above to continue: fill it in".into())));
+            errors.push((
+                Some(at.clone()),
+                SourceErrorKind::Invalid(
+                    "一级事项 is empty and there is no row above to continue: fill it in".into(),
+                ),
+            ));
             continue;
         }
         last_level1.clone_from(&level1);
@@ -370,10 +403,70 @@ mod tests {
     fn header_variants_and_tick_groups_are_read() {
         let g = grid(&[
             &["社会救助领域基层政务公开标准目录"],
-            &["序号", "一级事项", "二级 事项", "公开内容(要素)", "公开依据", "公开时限", "公开主体", "公开渠道/载体", "公开对象", "", "公开方式", "", "公开层级", ""],
-            &["", "", "", "", "", "", "", "", "全社会", "特定群体", "主动", "依申请", "县级", "乡级"],
-            &["1", "最低生活保障", "政策法规", "政策文件", "《条例》", "20个工作日", "民政局", "政府网站、公开栏", "√", "", "√", "", "√", "√"],
-            &["2", "", "办理结果", "救助对象", "《条例》", "20个工作日", "民政局", "公开栏", "", "√", "", "√", "√", ""],
+            &[
+                "序号",
+                "一级事项",
+                "二级 事项",
+                "公开内容(要素)",
+                "公开依据",
+                "公开时限",
+                "公开主体",
+                "公开渠道/载体",
+                "公开对象",
+                "",
+                "公开方式",
+                "",
+                "公开层级",
+                "",
+            ],
+            &[
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "全社会",
+                "特定群体",
+                "主动",
+                "依申请",
+                "县级",
+                "乡级",
+            ],
+            &[
+                "1",
+                "最低生活保障",
+                "政策法规",
+                "政策文件",
+                "《条例》",
+                "20个工作日",
+                "民政局",
+                "政府网站、公开栏",
+                "√",
+                "",
+                "√",
+                "",
+                "√",
+                "√",
+            ],
+            &[
+                "2",
+                "",
+                "办理结果",
+                "救助对象",
+                "《条例》",
+                "20个工作日",
+                "民政局",
+                "公开栏",
+                "",
+                "√",
+                "",
+                "√",
+                "√",
+                "",
+            ],
         ]);
         let (rows, errors) = parse_grid(&g, None);
         assert!(errors.is_empty(), "{errors:?}");

@@ -30,21 +30,29 @@ pub struct CoreProperties {
 
 /// Reads a .docx from its bytes. The error says why it is not a readable Word file.
 pub fn read_docx(bytes: &[u8]) -> Result<Docx, String> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format!("it is not a zip archive: {e}"))?;
-    let document = read_part(&mut zip, "word/document.xml")?.ok_or("it has no word/document.xml")?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("it is not a zip archive: {e}"))?;
+    let document =
+        read_part(&mut zip, "word/document.xml")?.ok_or("it has no word/document.xml")?;
     let styles = match read_part(&mut zip, "word/styles.xml")? {
         Some(xml) => style_names(&xml).map_err(|e| format!("word/styles.xml is broken: {e}"))?,
         None => HashMap::new(),
     };
-    let blocks = document_blocks(&document, &styles).map_err(|e| format!("word/document.xml is broken: {e}"))?;
+    let blocks = document_blocks(&document, &styles)
+        .map_err(|e| format!("word/document.xml is broken: {e}"))?;
     let core = match read_part(&mut zip, "docProps/core.xml")? {
-        Some(xml) => core_properties(&xml).map_err(|e| format!("docProps/core.xml is broken: {e}"))?,
+        Some(xml) => {
+            core_properties(&xml).map_err(|e| format!("docProps/core.xml is broken: {e}"))?
+        }
         None => CoreProperties::default(),
     };
     Ok(Docx { blocks, core })
 }
 
-fn read_part(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Result<Option<String>, String> {
+fn read_part(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+) -> Result<Option<String>, String> {
     let mut file = match zip.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
@@ -69,7 +77,9 @@ fn style_names(xml: &str) -> Result<HashMap<String, String>, quick_xml::Error> {
     let mut current: Option<String> = None;
     loop {
         match reader.read_event()? {
-            Event::Start(e) if e.local_name().as_ref() == b"style" => current = attr(&e, b"styleId"),
+            Event::Start(e) if e.local_name().as_ref() == b"style" => {
+                current = attr(&e, b"styleId")
+            }
             Event::Empty(e) | Event::Start(e) if e.local_name().as_ref() == b"name" => {
                 if let (Some(id), Some(name)) = (current.clone(), attr(&e, b"val")) {
                     out.insert(id, name);
@@ -118,7 +128,10 @@ struct Table {
     cell: Vec<String>,
 }
 
-fn document_blocks(xml: &str, styles: &HashMap<String, String>) -> Result<Vec<Block>, quick_xml::Error> {
+fn document_blocks(
+    xml: &str,
+    styles: &HashMap<String, String>,
+) -> Result<Vec<Block>, quick_xml::Error> {
     let mut reader = Reader::from_str(xml);
     let mut blocks = Vec::new();
     let mut paras: Vec<Para> = Vec::new();
@@ -172,7 +185,13 @@ fn document_blocks(xml: &str, styles: &HashMap<String, String>) -> Result<Vec<Bl
                 }
                 b"tc" => {
                     if let Some(t) = tables.last_mut() {
-                        let cell = t.cell.iter().filter(|c| !c.is_empty()).cloned().collect::<Vec<_>>().join("\n");
+                        let cell = t
+                            .cell
+                            .iter()
+                            .filter(|c| !c.is_empty())
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("\n");
                         t.row.push(cell);
                     }
                 }

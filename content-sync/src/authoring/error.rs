@@ -97,7 +97,11 @@ impl SourceErrors {
 impl fmt::Display for SourceErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "{n} problem{} in the source folder; nothing was built:", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} problem{} in the source folder; nothing was built:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             write!(f, "\n  - {e}")?;
         }

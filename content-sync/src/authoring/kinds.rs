@@ -3,8 +3,8 @@
 //! instead of silently dropped.
 
 use kiosk::content::{
-    Attachment, Block, Body, Disclosure, Faq, Gazette, Guide, Interpretation, Item, Kind, Material, Notice, Office,
-    Policy, QrLink, QuestionAnswer, Validity,
+    Attachment, Block, Body, Disclosure, Faq, Gazette, Guide, Interpretation, Item, Kind, Material,
+    Notice, Office, Policy, QrLink, QuestionAnswer, Validity,
 };
 use serde::Deserialize;
 
@@ -83,7 +83,10 @@ pub enum AttachmentIn {
 /// as a gazette's contents when the metadata gives none.
 pub fn document_item(meta: DocMeta, body: Vec<Block>, list: Vec<String>) -> Result<Item, String> {
     let kind = Kind::parse(meta.kind.trim()).ok_or_else(|| {
-        format!("kind “{}” is not a document kind: use 政策文件, 政策解读, 通知公告 or 政府公报", meta.kind)
+        format!(
+            "kind “{}” is not a document kind: use 政策文件, 政策解读, 通知公告 or 政府公报",
+            meta.kind
+        )
     })?;
     let label = kind.label();
     let mut misplaced: Vec<&str> = Vec::new();
@@ -102,15 +105,24 @@ pub fn document_item(meta: DocMeta, body: Vec<Block>, list: Vec<String>) -> Resu
     check(!meta.attachments.is_empty(), "attachments (附件)", &[Kind::Policy]);
     check(meta.policy.is_some(), "policy (解读文件)", &[Kind::Interpretation]);
     check(meta.author.is_some(), "author (解读机关)", &[Kind::Interpretation]);
-    check(meta.show_from.is_some() || meta.show_until.is_some(), "show_from/show_until", &[Kind::Notice]);
+    check(
+        meta.show_from.is_some() || meta.show_until.is_some(),
+        "show_from/show_until",
+        &[Kind::Notice],
+    );
     check(meta.pinned, "pinned (置顶)", &[Kind::Notice]);
     check(meta.issue.is_some(), "issue (期号)", &[Kind::Gazette]);
     check(!meta.contents.is_empty(), "contents (目录)", &[Kind::Gazette]);
     check(meta.file.is_some(), "file (文件)", &[Kind::Gazette]);
     if !misplaced.is_empty() {
-        return Err(format!("{} do not apply to a {label}: remove them or fix `kind`", misplaced.join(", ")));
+        return Err(format!(
+            "{} do not apply to a {label}: remove them or fix `kind`",
+            misplaced.join(", ")
+        ));
     }
-    let need = |v: Option<String>, name: &str| v.filter(|s| !s.trim().is_empty()).ok_or(format!("a {label} needs `{name}`"));
+    let need = |v: Option<String>, name: &str| {
+        v.filter(|s| !s.trim().is_empty()).ok_or(format!("a {label} needs `{name}`"))
+    };
     if kind != Kind::Policy && !meta.keywords.0.is_empty() {
         return Err(format!("keywords (关键词) do not apply to a {label}"));
     }
@@ -123,11 +135,13 @@ pub fn document_item(meta: DocMeta, body: Vec<Block>, list: Vec<String>) -> Resu
             published,
             effective: meta.effective.map(|d| d.0),
             validity: match meta.validity {
-                Some(v) => Validity::parse(&v).ok_or(format!("效力状态 “{v}” is not one of 有效、失效、废止、已修订"))?,
+                Some(v) => Validity::parse(&v)
+                    .ok_or(format!("效力状态 “{v}” is not one of 有效、失效、废止、已修订"))?,
                 None => Validity::Valid,
             },
             disclosure: match meta.disclosure {
-                Some(v) => Disclosure::parse(&v).ok_or(format!("公开属性 “{v}” is not 主动公开 or 依申请公开"))?,
+                Some(v) => Disclosure::parse(&v)
+                    .ok_or(format!("公开属性 “{v}” is not 主动公开 or 依申请公开"))?,
                 None => Disclosure::Proactive,
             },
             topics: meta.topics.0,
@@ -143,21 +157,32 @@ pub fn document_item(meta: DocMeta, body: Vec<Block>, list: Vec<String>) -> Resu
                 .collect(),
         }),
         Kind::Interpretation => Body::Interpretation(Interpretation {
-            policy: need(meta.policy.map(|t| t.0), "policy (the id of the 政策文件 it interprets)")?,
+            policy: need(
+                meta.policy.map(|t| t.0),
+                "policy (the id of the 政策文件 it interprets)",
+            )?,
             author: meta.author,
             published,
             body,
         }),
         Kind::Notice => {
             let (Some(from), Some(until)) = (meta.show_from, meta.show_until) else {
-                return Err("a 通知公告 needs `show_from` and `show_until` (its display window)".into());
+                return Err(
+                    "a 通知公告 needs `show_from` and `show_until` (its display window)".into()
+                );
             };
             if until.0 <= from.0 {
                 return Err("show_until is not after show_from: the notice would never show".into());
             }
-            let published =
-                published.unwrap_or_else(|| from.0.with_timezone(&super::value::cst()).date_naive());
-            Body::Notice(Notice { published, show_from: from.0, show_until: until.0, pinned: meta.pinned, body })
+            let published = published
+                .unwrap_or_else(|| from.0.with_timezone(&super::value::cst()).date_naive());
+            Body::Notice(Notice {
+                published,
+                show_from: from.0,
+                show_until: until.0,
+                pinned: meta.pinned,
+                body,
+            })
         }
         Kind::Gazette => Body::Gazette(Gazette {
             issue: need(meta.issue, "issue (期号, e.g. 2024年第3期)")?,
@@ -165,7 +190,11 @@ pub fn document_item(meta: DocMeta, body: Vec<Block>, list: Vec<String>) -> Resu
             contents: if meta.contents.is_empty() { list } else { meta.contents },
             file: meta.file,
         }),
-        _ => return Err(format!("a {label} is written in a TOML file, not as a document: see the source folder layout")),
+        _ => {
+            return Err(format!(
+            "a {label} is written in a TOML file, not as a document: see the source folder layout"
+        ))
+        }
     };
     Ok(Item {
         id: meta.id.0,
@@ -280,7 +309,11 @@ impl GuideIn {
             time_limit: g.time_limit,
             fee: g.fee,
             basis: g.basis,
-            faqs: g.faqs.into_iter().map(|q| QuestionAnswer { question: q.question, answer: q.answer }).collect(),
+            faqs: g
+                .faqs
+                .into_iter()
+                .map(|q| QuestionAnswer { question: q.question, answer: q.answer })
+                .collect(),
             online_url: g.online_url,
         });
         Ok(Item {
@@ -304,7 +337,11 @@ item_input!(FaqIn {
 impl FaqIn {
     pub fn into_item(self) -> Result<Item, String> {
         let f = self;
-        let body = Body::Faq(Faq { question: f.question.clone(), answer: f.answer, published: f.published.map(|d| d.0) });
+        let body = Body::Faq(Faq {
+            question: f.question.clone(),
+            answer: f.answer,
+            published: f.published.map(|d| d.0),
+        });
         Ok(item_from!(f, f.question.clone(), body))
     }
 }
@@ -325,7 +362,10 @@ impl NoticeIn {
             return Err("show_until is not after show_from: the notice would never show".into());
         }
         let title = n.title.clone().ok_or("a 通知公告 needs `title`")?;
-        let published = n.published.map(|d| d.0).unwrap_or_else(|| n.show_from.0.with_timezone(&super::value::cst()).date_naive());
+        let published = n
+            .published
+            .map(|d| d.0)
+            .unwrap_or_else(|| n.show_from.0.with_timezone(&super::value::cst()).date_naive());
         let body = Body::Notice(Notice {
             published,
             show_from: n.show_from.0,
@@ -345,7 +385,10 @@ item_input!(QrIn {
 impl QrIn {
     pub fn into_item(self) -> Result<Item, String> {
         let q = self;
-        if !(q.target.starts_with("https://") || q.target.starts_with("http://") || q.target.starts_with("weixin://")) {
+        if !(q.target.starts_with("https://")
+            || q.target.starts_with("http://")
+            || q.target.starts_with("weixin://"))
+        {
             return Err(format!("target “{}” is not a web address (https://…)", q.target));
         }
         let title = q.title.clone().ok_or("a 二维码 link needs `title`")?;
@@ -365,7 +408,12 @@ impl OfficeIn {
     pub fn into_item(self) -> Result<Item, String> {
         let o = self;
         let title = o.title.clone().ok_or("a 办事机构 needs `title` (its name)")?;
-        let body = Body::Office(Office { address: o.address, hours: o.hours, phone: o.phone, services: o.services });
+        let body = Body::Office(Office {
+            address: o.address,
+            hours: o.hours,
+            phone: o.phone,
+            services: o.services,
+        });
         Ok(item_from!(o, title, body))
     }
 }
@@ -381,7 +429,12 @@ impl GazetteIn {
     pub fn into_item(self) -> Result<Item, String> {
         let g = self;
         let title = format!("政府公报 {}", g.issue);
-        let body = Body::Gazette(Gazette { issue: g.issue, published: g.published.0, contents: g.contents, file: g.file });
+        let body = Body::Gazette(Gazette {
+            issue: g.issue,
+            published: g.published.0,
+            contents: g.contents,
+            file: g.file,
+        });
         Ok(item_from!(g, title, body))
     }
 }

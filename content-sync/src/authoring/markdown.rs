@@ -46,13 +46,21 @@ pub fn split_front_matter(text: &str) -> Result<Split<'_>, (usize, SourceErrorKi
         offset += line.len();
     }
     let Some((meta_end, body_start)) = close else {
-        return Err((1, SourceErrorKind::FrontMatter(format!("the `{fence}` on line 1 is never closed by another `{fence}` line"))));
+        return Err((
+            1,
+            SourceErrorKind::FrontMatter(format!(
+                "the `{fence}` on line 1 is never closed by another `{fence}` line"
+            )),
+        ));
     };
     let raw = &text[start..meta_end];
     let meta = if fence == "---" {
         serde_yaml::from_str::<serde_json::Value>(raw).map_err(|e| {
             let line = e.location().map(|l| l.line() + 1).unwrap_or(1);
-            (line, SourceErrorKind::FrontMatter(format!("YAML: {}", strip_location(&e.to_string()))))
+            (
+                line,
+                SourceErrorKind::FrontMatter(format!("YAML: {}", strip_location(&e.to_string()))),
+            )
         })?
     } else {
         let v = toml::from_str::<toml::Value>(raw).map_err(|e| {
@@ -62,7 +70,10 @@ pub fn split_front_matter(text: &str) -> Result<Split<'_>, (usize, SourceErrorKi
         toml_to_json(v)
     };
     if !meta.is_object() {
-        return Err((2, SourceErrorKind::FrontMatter("it is not a list of `key: value` lines".into())));
+        return Err((
+            2,
+            SourceErrorKind::FrontMatter("it is not a list of `key: value` lines".into()),
+        ));
     }
     Ok(Split { meta, meta_first_line: 2, body: &text[body_start..] })
 }
@@ -122,7 +133,9 @@ pub fn parse_body(body: &str) -> Vec<Block> {
             flush_para(&mut para, &mut blocks);
             let cells: Vec<String> =
                 line.trim_matches('|').split('|').map(|c| clean_inline(c.trim())).collect();
-            let separator = cells.iter().all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')));
+            let separator = cells
+                .iter()
+                .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')));
             if !separator {
                 table.push(cells);
             }
@@ -220,7 +233,12 @@ mod tests {
                 Block::Heading { level: 1, text: "一、总则".into() },
                 Block::Paragraph { text: "第一行第二行".into() },
                 Block::Paragraph { text: "材料一".into() },
-                Block::Table { rows: vec![vec!["事项".into(), "时限".into()], vec!["低保".into(), "20个工作日".into()]] },
+                Block::Table {
+                    rows: vec![
+                        vec!["事项".into(), "时限".into()],
+                        vec!["低保".into(), "20个工作日".into()]
+                    ]
+                },
             ]
         );
     }

@@ -98,9 +98,13 @@ pub fn read_keys(files: &[PathBuf]) -> anyhow::Result<Vec<SigningKey>> {
     files
         .iter()
         .map(|f| {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading key file {}", f.display()))?;
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading key file {}", f.display()))?;
             parse_signing_key(&text).with_context(|| {
-                format!("{} is not a content-sync signing key (64 hex characters, as `keygen` writes)", f.display())
+                format!(
+                    "{} is not a content-sync signing key (64 hex characters, as `keygen` writes)",
+                    f.display()
+                )
             })
         })
         .collect()
@@ -150,11 +154,15 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     });
     for p in [&args.out, &pub_path, &root_path] {
         if p.exists() && !args.force {
-            bail!("{} exists: keygen does not overwrite keys (give --force if you mean it)", p.display());
+            bail!(
+                "{} exists: keygen does not overwrite keys (give --force if you mean it)",
+                p.display()
+            );
         }
     }
     let expires = match &args.expires {
-        Some(s) => value::parse_instant(s).with_context(|| format!("--expires “{s}” is not a date like 2036-12-31"))?,
+        Some(s) => value::parse_instant(s)
+            .with_context(|| format!("--expires “{s}” is not a date like 2036-12-31"))?,
         None => Utc::now() + Duration::days(3650),
     };
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
@@ -162,7 +170,8 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     std::fs::write(&pub_path, format!("{}\n", hex::encode(key.verifying_key().as_bytes())))
         .with_context(|| format!("writing {}", pub_path.display()))?;
     let root = Root::for_keys(1, expires, &[key.verifying_key()], 1);
-    write_root(&root_path, &root, &[&key]).with_context(|| format!("writing {}", root_path.display()))?;
+    write_root(&root_path, &root, &[&key])
+        .with_context(|| format!("writing {}", root_path.display()))?;
     println!(
         "key {} (public {}), root v1 {} trusting {}",
         args.out.display(),
@@ -191,22 +200,29 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
 pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let keys = read_keys(&args.key)?;
     let path = args.bundle.join(paths::MANIFEST);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mut env: Envelope =
-        serde_json::from_str(&text).with_context(|| format!("{} is not a signed manifest", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut env: Envelope = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a signed manifest", path.display()))?;
     let manifest: Manifest = serde_json::from_str(&env.payload)
         .with_context(|| format!("the payload of {} is not a manifest", path.display()))?;
     for key in &keys {
         let hex_key = hex::encode(key.verifying_key().as_bytes());
         env.signatures.retain(|s| s.key != hex_key);
-        let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(env.payload.as_bytes()).to_bytes());
+        let sig = base64::engine::general_purpose::STANDARD
+            .encode(key.sign(env.payload.as_bytes()).to_bytes());
         env.signatures.push(SignatureEntry { key: hex_key, sig });
     }
     let json = serde_json::to_string_pretty(&env)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
-    println!("signed {} version {}: {} signature(s)", manifest.scope, manifest.version, env.signatures.len());
+    println!(
+        "signed {} version {}: {} signature(s)",
+        manifest.scope,
+        manifest.version,
+        env.signatures.len()
+    );
     Ok(())
 }
 

@@ -6,18 +6,19 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
-use kiosk::bundle::format::{paths, sha256_hex, Entry, Envelope, Manifest};
 use chrono::Utc;
+use kiosk::bundle::format::{paths, sha256_hex, Entry, Envelope, Manifest};
 use kiosk::bundle::{
-    read_scope_content, rotation_path, verify_blob_file, verify_initial_root, verify_manifest, verify_rotation, Limits,
-    Policy, VerifyError,
+    read_scope_content, rotation_path, verify_blob_file, verify_initial_root, verify_manifest,
+    verify_rotation, Limits, Policy, VerifyError,
 };
 use kiosk::content::{Item, Kind};
 
 /// A bundle folder's manifest (signatures not checked) and envelope.
 pub fn read_manifest(dir: &Path) -> anyhow::Result<(Envelope, Manifest)> {
     let path = dir.join(paths::MANIFEST);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let env: Envelope = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a signed manifest envelope", path.display()))?;
     let manifest: Manifest = serde_json::from_str(&env.payload)
@@ -57,11 +58,16 @@ pub fn inspect_report(dir: &Path) -> anyhow::Result<String> {
     let _ = writeln!(w, "version   {}", manifest.version);
     let _ = writeln!(w, "created   {}", manifest.created.format("%Y-%m-%d %H:%M UTC"));
     let _ = writeln!(w, "expires   {}", manifest.expires.format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(w, "signed by {} key(s) (not checked here; use `verify --root`):", env.signatures.len());
+    let _ = writeln!(
+        w,
+        "signed by {} key(s) (not checked here; use `verify --root`):",
+        env.signatures.len()
+    );
     for s in &env.signatures {
         let _ = writeln!(w, "  {}", s.key);
     }
-    let files: Vec<&Entry> = manifest.entries.iter().filter(|e| e.path.starts_with(paths::FILES_PREFIX)).collect();
+    let files: Vec<&Entry> =
+        manifest.entries.iter().filter(|e| e.path.starts_with(paths::FILES_PREFIX)).collect();
     let _ = writeln!(
         w,
         "size      {} in {} entries ({} items, {} files of {})",
@@ -90,7 +96,11 @@ pub fn inspect_report(dir: &Path) -> anyhow::Result<String> {
         }
     }
     let _ = writeln!(w, "\nsettings:");
-    let _ = writeln!(w, "  统一标识 {}", content.branding.as_ref().map_or("(inherited)".into(), |b| b.zone_name.clone()));
+    let _ = writeln!(
+        w,
+        "  统一标识 {}",
+        content.branding.as_ref().map_or("(inherited)".into(), |b| b.zone_name.clone())
+    );
     let _ = writeln!(
         w,
         "  服务功能 {}",
@@ -101,7 +111,8 @@ pub fn inspect_report(dir: &Path) -> anyhow::Result<String> {
             .collect::<Vec<_>>()
             .join("、"))
     );
-    let _ = writeln!(w, "  载体配置 {}", if content.device.is_some() { "set" } else { "(inherited)" });
+    let _ =
+        writeln!(w, "  载体配置 {}", if content.device.is_some() { "set" } else { "(inherited)" });
     let _ = writeln!(
         w,
         "  工作日历 {}",
@@ -146,17 +157,26 @@ fn title_of(dir: &Path, entry: &Entry) -> String {
 pub fn diff_report(old_dir: &Path, new_dir: &Path) -> anyhow::Result<String> {
     let (_, old) = read_manifest(old_dir)?;
     let (new_env, new) = read_manifest(new_dir)?;
-    let old_by_path: BTreeMap<&str, &Entry> = old.entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let new_by_path: BTreeMap<&str, &Entry> = new.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let old_by_path: BTreeMap<&str, &Entry> =
+        old.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let new_by_path: BTreeMap<&str, &Entry> =
+        new.entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "scope   {} → {}", old.scope, new.scope);
     let _ = writeln!(w, "version {} → {}", old.version, new.version);
     if new.scope != old.scope {
-        let _ = writeln!(w, "warning: the scopes differ; a kiosk applies a bundle of its own scope only");
+        let _ = writeln!(
+            w,
+            "warning: the scopes differ; a kiosk applies a bundle of its own scope only"
+        );
     }
     if new.version <= old.version {
-        let _ = writeln!(w, "warning: the new version is not higher; kiosks that have {} will refuse it", old.version);
+        let _ = writeln!(
+            w,
+            "warning: the new version is not higher; kiosks that have {} will refuse it",
+            old.version
+        );
     }
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     let mut settings = Vec::new();
@@ -223,7 +243,9 @@ pub fn diff_report(old_dir: &Path, new_dir: &Path) -> anyhow::Result<String> {
 pub fn verify_bundle(bundle: &Path, root_file: &Path) -> Result<Manifest, VerifyBundleError> {
     let limits = Limits::default();
     let now = Utc::now();
-    let read = |p: &Path| std::fs::read(p).map_err(|e| VerifyBundleError::Read(p.display().to_string(), e));
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| VerifyBundleError::Read(p.display().to_string(), e))
+    };
     let mut root = verify_initial_root(&read(root_file)?, &limits)?;
     loop {
         let next = rotation_path(bundle, root.version + 1);

@@ -22,8 +22,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use indicatif::ProgressBar;
 use kiosk::bundle::format::{is_safe_path, paths};
 use kiosk::content::{
-    is_known_domain, Body, Branding, Calendar, DeviceSettings, Function, Functions, Item, Kind, ScopeCode,
-    ScopeContent, SynonymGroup, DOMAINS,
+    is_known_domain, Body, Branding, Calendar, DeviceSettings, Function, Functions, Item, Kind,
+    ScopeCode, ScopeContent, SynonymGroup, DOMAINS,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -211,7 +211,13 @@ impl Loader {
                 kind: SourceErrorKind::Io(format!("{e}: give the path of a source folder")),
             }])
         })?;
-        Ok(Loader { root: dir.to_path_buf(), canon, errors: Vec::new(), items: Vec::new(), file_refs: HashMap::new() })
+        Ok(Loader {
+            root: dir.to_path_buf(),
+            canon,
+            errors: Vec::new(),
+            items: Vec::new(),
+            file_refs: HashMap::new(),
+        })
     }
 
     fn err(&mut self, file: impl Into<PathBuf>, at: Option<At>, kind: SourceErrorKind) {
@@ -227,7 +233,11 @@ impl Loader {
         match self.root.join(rel).canonicalize() {
             Ok(real) if real.starts_with(&self.canon) => true,
             Ok(_) => {
-                self.err(rel, None, SourceErrorKind::EscapesFolder { path: rel.display().to_string() });
+                self.err(
+                    rel,
+                    None,
+                    SourceErrorKind::EscapesFolder { path: rel.display().to_string() },
+                );
                 false
             }
             Err(e) => {
@@ -255,8 +265,15 @@ impl Loader {
         match String::from_utf8(bytes) {
             Ok(s) => Some(s.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(s)),
             Err(e) => {
-                let line = line_of(&String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]), usize::MAX) + 1;
-                self.invalid(rel, Some(At::Line(line)), "this is not UTF-8 text: save the file as UTF-8");
+                let line = line_of(
+                    &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
+                    usize::MAX,
+                ) + 1;
+                self.invalid(
+                    rel,
+                    Some(At::Line(line)),
+                    "this is not UTF-8 text: save the file as UTF-8",
+                );
                 None
             }
         }
@@ -308,14 +325,21 @@ impl Loader {
         let mut unknown: Vec<String> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().to_string())
-            .filter(|n| !n.starts_with('.') && !n.to_lowercase().starts_with("readme") && !TOP_LEVEL.contains(&n.as_str()))
+            .filter(|n| {
+                !n.starts_with('.')
+                    && !n.to_lowercase().starts_with("readme")
+                    && !TOP_LEVEL.contains(&n.as_str())
+            })
             .collect();
         unknown.sort();
         for name in unknown {
             self.invalid(
                 name,
                 None,
-                format!("not a part of a source folder (misspelt?): the folder holds {}", TOP_LEVEL.join(", ")),
+                format!(
+                    "not a part of a source folder (misspelt?): the folder holds {}",
+                    TOP_LEVEL.join(", ")
+                ),
             );
         }
     }
@@ -345,7 +369,9 @@ impl Loader {
             Ok(v) => Some(v),
             Err(e) => {
                 let msg = e.to_string();
-                let line = field_in_error(&msg).and_then(|f| find_key_line(text, from, to, f)).unwrap_or(from);
+                let line = field_in_error(&msg)
+                    .and_then(|f| find_key_line(text, from, to, f))
+                    .unwrap_or(from);
                 self.invalid(rel, Some(At::Line(line)), msg);
                 None
             }
@@ -355,13 +381,18 @@ impl Loader {
     fn settings(&mut self) -> Option<SourceSettings> {
         let rel = Path::new("bundle.toml");
         if !self.exists("bundle.toml") {
-            self.invalid(rel, None, "missing: every source folder has a bundle.toml with at least `scope = \"430182\"`");
+            self.invalid(
+                rel,
+                None,
+                "missing: every source folder has a bundle.toml with at least `scope = \"430182\"`",
+            );
             return None;
         }
         let text = self.read_text(rel)?;
         let table = self.toml(rel, &text)?;
         let lines = text.lines().count().max(1);
-        let b: BundleToml = self.typed(rel, &text, (1, lines), toml_to_json(toml::Value::Table(table)))?;
+        let b: BundleToml =
+            self.typed(rel, &text, (1, lines), toml_to_json(toml::Value::Table(table)))?;
         let scope = match ScopeCode::parse(&b.scope.0) {
             Ok(s) => s,
             Err(e) => {
@@ -372,7 +403,11 @@ impl Loader {
         };
         if let (Some(c), Some(x)) = (b.created, b.expires) {
             if x.0 <= c.0 {
-                self.invalid(rel, find_key_line(&text, 1, lines, "expires").map(At::Line), "expires is not after created");
+                self.invalid(
+                    rel,
+                    find_key_line(&text, 1, lines, "expires").map(At::Line),
+                    "expires is not after created",
+                );
             }
         }
         Some(SourceSettings {
@@ -417,11 +452,8 @@ impl Loader {
     }
 
     fn documents(&mut self, files: &[PathBuf], progress: &ProgressBar) {
-        let docx_stems: BTreeSet<PathBuf> = files
-            .iter()
-            .filter(|f| ext(f) == "docx")
-            .map(|f| f.with_extension(""))
-            .collect();
+        let docx_stems: BTreeSet<PathBuf> =
+            files.iter().filter(|f| ext(f) == "docx").map(|f| f.with_extension("")).collect();
         for rel in files {
             match ext(rel).as_str() {
                 "md" | "markdown" => self.markdown(rel),
@@ -443,7 +475,11 @@ impl Loader {
         };
         let fm_lines = text.len() - split.body.len();
         let fm_end = line_of(&text, fm_lines);
-        let Some(meta) = self.typed::<DocMeta>(rel, &text, (split.meta_first_line, fm_end), split.meta) else { return };
+        let Some(meta) =
+            self.typed::<DocMeta>(rel, &text, (split.meta_first_line, fm_end), split.meta)
+        else {
+            return;
+        };
         let body = markdown::parse_body(split.body);
         let list = markdown::list_items(split.body);
         match kinds::document_item(meta, body, list) {
@@ -463,8 +499,12 @@ impl Loader {
             let Some(text) = self.read_text(&sidecar) else { return };
             let Some(table) = self.toml(&sidecar, &text) else { return };
             let lines = text.lines().count().max(1);
-            let Some(meta) = self.typed::<DocMeta>(&sidecar, &text, (1, lines), toml_to_json(toml::Value::Table(table)))
-            else {
+            let Some(meta) = self.typed::<DocMeta>(
+                &sidecar,
+                &text,
+                (1, lines),
+                toml_to_json(toml::Value::Table(table)),
+            ) else {
                 return;
             };
             meta
@@ -493,14 +533,27 @@ impl Loader {
                 issuer: Some(issuer),
                 topics: super::value::Texts(doc.core.subject.clone().into_iter().collect()),
                 keywords: super::value::Texts(
-                    doc.core.keywords.clone().map(|k| k.split([',', '，', '、', ';', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default(),
+                    doc.core
+                        .keywords
+                        .clone()
+                        .map(|k| {
+                            k.split([',', '，', '、', ';', ' '])
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 ),
                 ..DocMeta::default()
             }
         };
         match kinds::document_item(meta, doc.blocks, Vec::new()) {
             Ok(item) => self.push_item(item, rel, None),
-            Err(msg) => self.invalid(if self.exists(&sidecar.to_string_lossy()) { sidecar } else { rel.to_path_buf() }, None, msg),
+            Err(msg) => self.invalid(
+                if self.exists(&sidecar.to_string_lossy()) { sidecar } else { rel.to_path_buf() },
+                None,
+                msg,
+            ),
         }
     }
 
@@ -514,7 +567,11 @@ impl Loader {
                 "xlsx" | "xlsm" => match catalog::read_xlsx(&bytes) {
                     Ok(g) => g,
                     Err(why) => {
-                        self.invalid(rel, None, format!("{why}: save it from Excel or WPS as .xlsx"));
+                        self.invalid(
+                            rel,
+                            None,
+                            format!("{why}: save it from Excel or WPS as .xlsx"),
+                        );
                         continue;
                     }
                 },
@@ -536,8 +593,10 @@ impl Loader {
             };
             // A workbook's other sheets (说明, 填表要求) are skipped; a catalogue file with no
             // catalogue at all is an error.
-            let with_header: Vec<&catalog::Grid> = grids.iter().filter(|g| catalog::has_header(g)).collect();
-            let to_parse: Vec<&catalog::Grid> = if with_header.is_empty() { grids.iter().take(1).collect() } else { with_header };
+            let with_header: Vec<&catalog::Grid> =
+                grids.iter().filter(|g| catalog::has_header(g)).collect();
+            let to_parse: Vec<&catalog::Grid> =
+                if with_header.is_empty() { grids.iter().take(1).collect() } else { with_header };
             if to_parse.is_empty() {
                 self.invalid(rel, None, "the file is empty");
             }
@@ -548,7 +607,11 @@ impl Loader {
                 }
                 for row in rows {
                     let id = row.id.clone().unwrap_or_else(|| {
-                        let n = DOMAINS.iter().position(|d| *d == row.domain).map(|i| i + 1).unwrap_or(0);
+                        let n = DOMAINS
+                            .iter()
+                            .position(|d| *d == row.domain)
+                            .map(|i| i + 1)
+                            .unwrap_or(0);
                         let serial: String = row
                             .entry
                             .serial
@@ -567,7 +630,11 @@ impl Loader {
                         };
                         format!("cat-{}-{n:02}-{serial}", settings.scope)
                     });
-                    let title = if row.entry.level2.is_empty() { row.entry.level1.clone() } else { row.entry.level2.clone() };
+                    let title = if row.entry.level2.is_empty() {
+                        row.entry.level1.clone()
+                    } else {
+                        row.entry.level2.clone()
+                    };
                     let item = Item {
                         id,
                         title,
@@ -590,7 +657,12 @@ impl Loader {
         let Some(text) = self.read_text(rel) else { return };
         let Some(table) = self.toml(rel, &text) else { return };
         let lines = text.lines().count().max(1);
-        let Some(g) = self.typed::<kinds::GuideIn>(rel, &text, (1, lines), toml_to_json(toml::Value::Table(table))) else {
+        let Some(g) = self.typed::<kinds::GuideIn>(
+            rel,
+            &text,
+            (1, lines),
+            toml_to_json(toml::Value::Table(table)),
+        ) else {
             return;
         };
         match g.into_item() {
@@ -600,7 +672,12 @@ impl Loader {
     }
 
     /// Reads a list file of `[[key]]` tables, each into an item.
-    fn list_file<T: DeserializeOwned>(&mut self, name: &str, key: &str, convert: impl Fn(T) -> Result<Item, String>) {
+    fn list_file<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        key: &str,
+        convert: impl Fn(T) -> Result<Item, String>,
+    ) {
         if !self.exists(name) {
             return;
         }
@@ -609,19 +686,31 @@ impl Loader {
         let Some(mut table) = self.toml(rel, &text) else { return };
         let entries = match table.remove(key) {
             Some(toml::Value::Array(a)) => a,
-            Some(_) => return self.invalid(rel, None, format!("`{key}` must be a list of [[{key}]] tables")),
+            Some(_) => {
+                return self.invalid(
+                    rel,
+                    None,
+                    format!("`{key}` must be a list of [[{key}]] tables"),
+                )
+            }
             None => Vec::new(),
         };
         for other in table.keys() {
             let line = find_key_line(&text, 1, usize::MAX / 2, other);
-            self.invalid(rel, line.map(At::Line), format!("unknown key `{other}`: this file holds [[{key}]] tables only"));
+            self.invalid(
+                rel,
+                line.map(At::Line),
+                format!("unknown key `{other}`: this file holds [[{key}]] tables only"),
+            );
         }
         let starts = array_table_lines(&text, key);
         let total = text.lines().count().max(1);
         for (i, value) in entries.into_iter().enumerate() {
             let from = starts.get(i).copied().unwrap_or(1);
             let to = starts.get(i + 1).map(|n| n - 1).unwrap_or(total);
-            let Some(input) = self.typed::<T>(rel, &text, (from, to), toml_to_json(value)) else { continue };
+            let Some(input) = self.typed::<T>(rel, &text, (from, to), toml_to_json(value)) else {
+                continue;
+            };
             match convert(input) {
                 Ok(item) => self.push_item(item, rel, Some(At::Line(from))),
                 Err(msg) => self.invalid(rel, Some(At::Line(from)), msg),
@@ -630,7 +719,10 @@ impl Loader {
     }
 
     /// Reads a single-table TOML file into `T`, refusing keys that `T` does not have.
-    fn single<T: DeserializeOwned + serde::Serialize + Default>(&mut self, name: &str) -> Option<(T, String)> {
+    fn single<T: DeserializeOwned + serde::Serialize + Default>(
+        &mut self,
+        name: &str,
+    ) -> Option<(T, String)> {
         if !self.exists(name) {
             return None;
         }
@@ -646,7 +738,11 @@ impl Loader {
             if !known.is_empty() && !known.contains(k) {
                 ok = false;
                 let line = find_key_line(&text, 1, usize::MAX / 2, k);
-                self.invalid(rel, line.map(At::Line), format!("unknown key `{k}`: known keys are {}", known.join(", ")));
+                self.invalid(
+                    rel,
+                    line.map(At::Line),
+                    format!("unknown key `{k}`: known keys are {}", known.join(", ")),
+                );
             }
         }
         let lines = text.lines().count().max(1);
@@ -656,18 +752,32 @@ impl Loader {
 
     fn branding(&mut self) -> Option<Branding> {
         let (b, text) = self.single::<Branding>("branding.toml")?;
-        for (key, colour) in [("primary_color", &b.primary_color), ("accent_color", &b.accent_color)] {
-            let valid = colour.len() == 7 && colour.starts_with('#') && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
+        for (key, colour) in
+            [("primary_color", &b.primary_color), ("accent_color", &b.accent_color)]
+        {
+            let valid = colour.len() == 7
+                && colour.starts_with('#')
+                && colour[1..].chars().all(|c| c.is_ascii_hexdigit());
             if !valid {
                 let line = find_key_line(&text, 1, usize::MAX / 2, key);
-                self.invalid("branding.toml", line.map(At::Line), format!("{key} “{colour}” is not a colour like #b71c1c"));
+                self.invalid(
+                    "branding.toml",
+                    line.map(At::Line),
+                    format!("{key} “{colour}” is not a colour like #b71c1c"),
+                );
             }
         }
         if b.zone_name.trim().is_empty() {
-            self.invalid("branding.toml", None, "zone_name is empty: write the zone's name, e.g. 宁乡市政务公开专区");
+            self.invalid(
+                "branding.toml",
+                None,
+                "zone_name is empty: write the zone's name, e.g. 宁乡市政务公开专区",
+            );
         }
         if let Some(logo) = &b.logo {
-            self.file_refs.entry(logo.clone()).or_insert(Origin { file: "branding.toml".into(), at: None });
+            self.file_refs
+                .entry(logo.clone())
+                .or_insert(Origin { file: "branding.toml".into(), at: None });
         }
         Some(b)
     }
@@ -691,13 +801,19 @@ impl Loader {
         for n in names {
             let s = n.as_str().unwrap_or_default();
             let snake = serde_json::Value::String(s.to_string());
-            let f = serde_json::from_value::<Function>(snake).ok().or_else(|| Function::ALL.into_iter().find(|f| f.label() == s));
+            let f = serde_json::from_value::<Function>(snake)
+                .ok()
+                .or_else(|| Function::ALL.into_iter().find(|f| f.label() == s));
             match f {
                 Some(f) if !enabled.contains(&f) => enabled.push(f),
                 Some(_) => self.invalid(rel, line.clone(), format!("“{s}” is listed twice")),
                 None => {
                     let known: Vec<&str> = Function::ALL.iter().map(|f| f.label()).collect();
-                    self.invalid(rel, line.clone(), format!("“{s}” is not a function: use one of {}", known.join("、")));
+                    self.invalid(
+                        rel,
+                        line.clone(),
+                        format!("“{s}” is not a function: use one of {}", known.join("、")),
+                    );
                 }
             }
         }
@@ -707,7 +823,11 @@ impl Loader {
     fn device(&mut self) -> Option<DeviceSettings> {
         let (d, _) = self.single::<DeviceSettings>("device.toml")?;
         if d.care_scale < 1.5 {
-            self.invalid("device.toml", None, "care_scale must be at least 1.5 (关怀模式 text must be clearly larger)");
+            self.invalid(
+                "device.toml",
+                None,
+                "care_scale must be at least 1.5 (关怀模式 text must be clearly larger)",
+            );
         }
         Some(d)
     }
@@ -741,11 +861,13 @@ impl Loader {
             work: Vec<String>,
         }
         let lines = text.lines().count().max(1);
-        let c: CalIn = self.typed(rel, &text, (1, lines), toml_to_json(toml::Value::Table(table)))?;
+        let c: CalIn =
+            self.typed(rel, &text, (1, lines), toml_to_json(toml::Value::Table(table)))?;
         let starts = array_table_lines(&text, "holiday");
         let mut holidays = BTreeSet::new();
         let mut workdays = BTreeSet::new();
-        let mut groups: Vec<(Option<usize>, Vec<String>, Vec<String>)> = vec![(None, c.holidays, c.workdays)];
+        let mut groups: Vec<(Option<usize>, Vec<String>, Vec<String>)> =
+            vec![(None, c.holidays, c.workdays)];
         for (i, h) in c.holiday.into_iter().enumerate() {
             groups.push((starts.get(i).copied(), h.off, h.work));
         }
@@ -773,16 +895,28 @@ impl Loader {
         }
         for d in holidays.iter().chain(workdays.iter()) {
             if !c.years.contains(&d.year()) {
-                self.invalid(rel, None, format!("{d} is outside `years` {:?}: add its year or fix the date", c.years));
+                self.invalid(
+                    rel,
+                    None,
+                    format!("{d} is outside `years` {:?}: add its year or fix the date", c.years),
+                );
             }
         }
         for d in holidays.intersection(&workdays) {
-            self.invalid(rel, None, format!("{d} is listed both as a holiday and as a make-up working day"));
+            self.invalid(
+                rel,
+                None,
+                format!("{d} is listed both as a holiday and as a make-up working day"),
+            );
         }
         let mut years = c.years;
         years.sort_unstable();
         years.dedup();
-        Some(Calendar { years, holidays: holidays.into_iter().collect(), workdays: workdays.into_iter().collect() })
+        Some(Calendar {
+            years,
+            holidays: holidays.into_iter().collect(),
+            workdays: workdays.into_iter().collect(),
+        })
     }
 
     fn synonyms(&mut self) -> Vec<SynonymGroup> {
@@ -795,7 +929,11 @@ impl Loader {
         let mut out = Vec::new();
         for terms in s.groups {
             if terms.len() < 2 {
-                self.invalid("synonyms.toml", None, format!("the group {terms:?} has fewer than two words"));
+                self.invalid(
+                    "synonyms.toml",
+                    None,
+                    format!("the group {terms:?} has fewer than two words"),
+                );
             }
             out.push(SynonymGroup { terms });
         }
@@ -828,7 +966,11 @@ impl Loader {
         let mut problems: Vec<SourceError> = Vec::new();
         for (item, origin) in &self.items {
             let mut report = |kind: SourceErrorKind| {
-                problems.push(SourceError { file: origin.file.clone(), at: origin.at.clone(), kind })
+                problems.push(SourceError {
+                    file: origin.file.clone(),
+                    at: origin.at.clone(),
+                    kind,
+                })
             };
             if !valid_id(&item.id) {
                 report(SourceErrorKind::Invalid(format!(
@@ -840,7 +982,10 @@ impl Loader {
                 report(SourceErrorKind::Invalid(format!("item “{}” has an empty title", item.id)));
             }
             match first.get(&item.id) {
-                Some(other) => report(SourceErrorKind::DuplicateId { id: item.id.clone(), other: other.to_string() }),
+                Some(other) => report(SourceErrorKind::DuplicateId {
+                    id: item.id.clone(),
+                    other: other.to_string(),
+                }),
                 None => {
                     first.insert(item.id.clone(), origin.clone());
                 }
@@ -861,17 +1006,26 @@ impl Loader {
                     problems.push(SourceError {
                         file: origin.file.clone(),
                         at: origin.at.clone(),
-                        kind: SourceErrorKind::BrokenLink { from: item.id.clone(), target: t.clone(), searched_parents: has_parents },
+                        kind: SourceErrorKind::BrokenLink {
+                            from: item.id.clone(),
+                            target: t.clone(),
+                            searched_parents: has_parents,
+                        },
                     });
                 }
             }
             if let Body::Interpretation(i) = &item.body {
-                let target_kind = self.items.iter().find(|(o, _)| o.id == i.policy).map(|(o, _)| o.kind());
+                let target_kind =
+                    self.items.iter().find(|(o, _)| o.id == i.policy).map(|(o, _)| o.kind());
                 if let Some(k) = target_kind.filter(|k| *k != Kind::Policy) {
                     problems.push(SourceError {
                         file: origin.file.clone(),
                         at: origin.at.clone(),
-                        kind: SourceErrorKind::Invalid(format!("policy “{}” is a {}, not a 政策文件", i.policy, k.label())),
+                        kind: SourceErrorKind::Invalid(format!(
+                            "policy “{}” is a {}, not a 政策文件",
+                            i.policy,
+                            k.label()
+                        )),
                     });
                 }
             }
@@ -885,7 +1039,9 @@ impl Loader {
         let mut refs: Vec<(String, Origin)> = Vec::new();
         for (item, origin) in &self.items {
             match &item.body {
-                Body::Policy(p) => refs.extend(p.attachments.iter().map(|a| (a.path.clone(), origin.clone()))),
+                Body::Policy(p) => {
+                    refs.extend(p.attachments.iter().map(|a| (a.path.clone(), origin.clone())))
+                }
                 Body::Gazette(g) => refs.extend(g.file.iter().map(|f| (f.clone(), origin.clone()))),
                 _ => {}
             }
@@ -898,13 +1054,22 @@ impl Loader {
             }
             let name = written.strip_prefix(paths::FILES_PREFIX).unwrap_or(&written).to_string();
             let rel = Path::new("files").join(&name);
-            let escapes = !is_safe_path(&name) || rel.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir));
+            let escapes = !is_safe_path(&name)
+                || rel.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir));
             if escapes {
-                self.err(origin.file.clone(), origin.at.clone(), SourceErrorKind::EscapesFolder { path: written.clone() });
+                self.err(
+                    origin.file.clone(),
+                    origin.at.clone(),
+                    SourceErrorKind::EscapesFolder { path: written.clone() },
+                );
                 continue;
             }
             if !self.exists(&rel.to_string_lossy()) {
-                self.invalid(origin.file.clone(), origin.at.clone(), format!("“{written}” is not in files/: put the file there or fix the name"));
+                self.invalid(
+                    origin.file.clone(),
+                    origin.at.clone(),
+                    format!("“{written}” is not in files/: put the file there or fix the name"),
+                );
                 continue;
             }
             let before = self.errors.len();
@@ -957,7 +1122,8 @@ fn array_table_lines(text: &str, key: &str) -> Vec<usize> {
         .enumerate()
         .filter(|(_, l)| {
             let l = l.trim();
-            l == header || l.strip_prefix(&header).is_some_and(|rest| rest.trim_start().starts_with('#'))
+            l == header
+                || l.strip_prefix(&header).is_some_and(|rest| rest.trim_start().starts_with('#'))
         })
         .map(|(i, _)| i + 1)
         .collect()
@@ -970,7 +1136,9 @@ fn expand_dates(spec: &str) -> Result<Vec<NaiveDate>, String> {
         Some((a, b)) => {
             let (a, b) = (parse_date(a).ok_or_else(bad)?, parse_date(b).ok_or_else(bad)?);
             if b < a || (b - a).num_days() > 40 {
-                return Err(format!("“{spec}”: the range runs backwards or is longer than 40 days"));
+                return Err(format!(
+                    "“{spec}”: the range runs backwards or is longer than 40 days"
+                ));
             }
             Ok(a.iter_days().take_while(|d| *d <= b).collect())
         }

@@ -13,8 +13,12 @@ pub fn toml_to_json(v: toml::Value) -> serde_json::Value {
         toml::Value::Float(f) => serde_json::Value::from(f),
         toml::Value::Boolean(b) => serde_json::Value::Bool(b),
         toml::Value::Datetime(d) => serde_json::Value::String(d.to_string()),
-        toml::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+        toml::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(toml_to_json).collect())
+        }
+        toml::Value::Table(t) => {
+            serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
     }
 }
 
@@ -74,9 +78,9 @@ pub struct Date(pub NaiveDate);
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_date(&s)
-            .map(Date)
-            .ok_or_else(|| serde::de::Error::custom(format!("“{s}” is not a date: write it as 2024-10-01")))
+        parse_date(&s).map(Date).ok_or_else(|| {
+            serde::de::Error::custom(format!("“{s}” is not a date: write it as 2024-10-01"))
+        })
     }
 }
 
@@ -107,7 +111,12 @@ impl<'de> Deserialize<'de> for Texts {
             Many(Vec<String>),
         }
         Ok(match OneOrMany::deserialize(d)? {
-            OneOrMany::One(s) => Texts(s.split(['、', '，', ',', '；', ';']).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()),
+            OneOrMany::One(s) => Texts(
+                s.split(['、', '，', ',', '；', ';'])
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect(),
+            ),
             OneOrMany::Many(v) => Texts(v),
         })
     }
@@ -116,12 +125,16 @@ impl<'de> Deserialize<'de> for Texts {
 /// The 1-based line, between `from` and `to` (1-based, inclusive), where `key` is set, for
 /// pointing at the field a deserialization error names.
 pub fn find_key_line(text: &str, from: usize, to: usize, key: &str) -> Option<usize> {
-    text.lines().enumerate().skip(from.saturating_sub(1)).take(to.saturating_sub(from) + 1).find_map(|(i, l)| {
-        let l = l.trim_start().trim_start_matches('"');
-        let rest = l.strip_prefix(key)?;
-        let rest = rest.trim_start_matches('"').trim_start();
-        (rest.starts_with('=') || rest.starts_with(':')).then_some(i + 1)
-    })
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .take(to.saturating_sub(from) + 1)
+        .find_map(|(i, l)| {
+            let l = l.trim_start().trim_start_matches('"');
+            let rest = l.strip_prefix(key)?;
+            let rest = rest.trim_start_matches('"').trim_start();
+            (rest.starts_with('=') || rest.starts_with(':')).then_some(i + 1)
+        })
 }
 
 /// The field name a serde error is about (“missing field `answer`”, “unknown field `x`”).
@@ -137,9 +150,18 @@ mod tests {
 
     #[test]
     fn local_times_are_china_time() {
-        assert_eq!(parse_instant("2026-11-20").map(|t| t.to_rfc3339()), Some("2026-11-19T16:00:00+00:00".into()));
-        assert_eq!(parse_instant("2026-11-20 08:00").map(|t| t.to_rfc3339()), Some("2026-11-20T00:00:00+00:00".into()));
-        assert_eq!(parse_instant("2026-11-20T08:00:00Z").map(|t| t.to_rfc3339()), Some("2026-11-20T08:00:00+00:00".into()));
+        assert_eq!(
+            parse_instant("2026-11-20").map(|t| t.to_rfc3339()),
+            Some("2026-11-19T16:00:00+00:00".into())
+        );
+        assert_eq!(
+            parse_instant("2026-11-20 08:00").map(|t| t.to_rfc3339()),
+            Some("2026-11-20T00:00:00+00:00".into())
+        );
+        assert_eq!(
+            parse_instant("2026-11-20T08:00:00Z").map(|t| t.to_rfc3339()),
+            Some("2026-11-20T08:00:00+00:00".into())
+        );
         assert_eq!(parse_date("2020年5月25日"), NaiveDate::from_ymd_opt(2020, 5, 25));
     }
 }
