@@ -35,22 +35,31 @@
 //! // The UI thread beats from a Slint timer, which runs inside the Slint event loop, so a
 //! // hung event loop (a long blocking call in a callback) stops the beat:
 //! //
-//! //     let timer = slint::Timer::default();
-//! //     timer.start(slint::TimerMode::Repeated, watchdog.beat_interval(), move || ui_beat.beat());
+//! //     let beat_timer = slint::Timer::default();
+//! //     beat_timer.start(slint::TimerMode::Repeated, watchdog.beat_interval(), move || ui_beat.beat());
 //! //
-//! // and tells systemd it is ready once the first frame is on the screen:
+//! // and tells systemd it is ready once the first frame is on the screen. The software
+//! // renderer has no rendering notifier (set_rendering_notifier returns Unsupported), and
+//! // each turn of Slint's linuxkms event loop runs timers *before* it renders; so a timer
+//! // started from a zero-delay timer fires on a later turn, after the first frame:
 //! //
 //! //     let wd = watchdog.clone();
-//! //     window.window().set_rendering_notifier(move |state, _| {
-//! //         if matches!(state, slint::RenderingState::AfterRendering) { wd.ready(); }
-//! //     })?;
+//! //     slint::Timer::single_shot(Duration::ZERO, move || {
+//! //         slint::Timer::single_shot(Duration::from_millis(10), move || wd.ready());
+//! //     });
+//! //     window.run()?;
+//! //     watchdog.stopping();
 //! //
-//! // `ready()` sends READY=1 only once, so calling it after every frame is fine.
+//! // `ready()` sends READY=1 only once, so calling it again later is harmless.
+//! //
+//! // A worker that blocks on a channel beats on every turn of `recv_timeout(beat_interval)`,
+//! // so an idle worker still beats and a worker stuck in one job does not.
 //! # let _ = ui_beat;
 //! ```
 //!
 //! `ready()` also prints `kiosk: first frame rendered` to stderr. The unit sends stderr to
-//! the journal and the console, where a technician and `kiosk-image/test-boot` read it.
+//! the journal, which the kiosk image forwards to the serial console, where a technician
+//! and `kiosk-image/test-boot` read it.
 
 use std::fmt;
 use std::io;
