@@ -208,6 +208,8 @@ mod tests {
     fn embedded_lexicon_parses_and_is_substantial() {
         let lex = Lexicon::parse(EMBEDDED).unwrap_or_else(|e| panic!("{e}"));
         assert!(lex.len() > 100_000, "only {} entries", lex.len());
+        // The lexicon ships inside the binary; keep it small (data/ime/README.md).
+        assert!(EMBEDDED.len() <= 3 * 1024 * 1024, "lexicon is {} bytes", EMBEDDED.len());
         assert!(lex.exact("zhuang").is_some() && lex.exact("lv").is_some());
         assert_eq!(lex.exact("lue"), lex.exact("lve"));
     }

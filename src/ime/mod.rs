@@ -16,6 +16,9 @@
 //! search stops as soon as no entry starts that way, so a keystroke costs well under a
 //! millisecond in a release build.
 //!
+//! Nothing is learnt from what residents type: the ranking comes from the shipped lexicon
+//! only, so no trace of one resident's input outlives their session.
+//!
 //! Ranking: candidates that use more of the input come first (the whole input before the
 //! words and characters of its first syllables, so a name can be built char by char); among
 //! those, splits made of whole syllables before those that use initials or a partial
