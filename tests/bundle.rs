@@ -11,8 +11,8 @@ use chrono::{DateTime, Days, Utc};
 use ed25519_dalek::SigningKey;
 use kiosk::bundle::format::{paths, Entry, Envelope, Manifest, Root};
 use kiosk::bundle::{
-    current_version, install_dir, last_result, previous_version, rotation_path, verify,
-    write_bundle, write_root, BundleMeta, ContentVersion, InstallError, VerifyError,
+    current_version, install_dir, last_result, open_installed, previous_version, rotation_path,
+    verify, write_bundle, write_root, BundleMeta, ContentVersion, InstallError, VerifyError,
 };
 use kiosk::config::Config;
 use kiosk::content::{Body, Calendar, Faq, Item, ScopeCode, ScopeContent};
@@ -576,5 +576,50 @@ fn assert_whole(v: &ContentVersion, bundle: &Path, round: usize) -> TestResult {
         v.name()
     );
     assert_eq!(v.merged()?.items.len(), 8, "round {round}");
+    Ok(())
+}
+
+#[test]
+fn a_fresh_kiosk_gets_the_embedded_demo_and_the_first_real_bundle_replaces_it() -> TestResult {
+    let w = World::new()?;
+    if kiosk::bundle::embedded::files().is_empty() {
+        // A build without demo/bundle says so instead of showing an empty kiosk.
+        let err = open_installed(&w.config)
+            .err()
+            .ok_or("opened content although the build carries no demo")?;
+        assert!(
+            matches!(err.downcast_ref::<InstallError>(), Some(InstallError::NoDemo)),
+            "{err:#}"
+        );
+        return Ok(());
+    }
+    let demo = open_installed(&w.config)?;
+    demo.check_blobs()?;
+    assert!(!demo.merged()?.items.is_empty(), "the demo has no items");
+    assert!(demo.db_path().is_file());
+    // The city's real root is pinned (trust_root); its first bundle, version 1, is not
+    // a rollback against the demo's versions and replaces the demo entirely.
+    install_dir(&w.config, &w.bundle("real", COUNTY, 1)?)?;
+    let real = w.current().ok_or("no current")?;
+    let scopes: Vec<String> = real.versions().into_iter().map(|s| s.scope.to_string()).collect();
+    assert_eq!(scopes, vec![COUNTY.to_string()]);
+    assert_eq!(real.merged()?.items.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn a_kiosk_outside_the_demo_scopes_is_told_so() -> TestResult {
+    let mut w = World::new()?;
+    if kiosk::bundle::embedded::files().is_empty() {
+        return Ok(());
+    }
+    w.config.scope = scope("110101");
+    let err =
+        open_installed(&w.config).err().ok_or("installed demo content for a Beijing district")?;
+    assert!(
+        matches!(err.downcast_ref::<InstallError>(), Some(InstallError::DemoNotForChain(_))),
+        "{err:#}"
+    );
+    assert!(w.current().is_none());
     Ok(())
 }

@@ -59,6 +59,8 @@ pub enum InstallError {
     NoBundle(PathBuf),
     #[error("this kiosk binary carries no demo content (demo/bundle was empty when it was built): install a bundle with `kiosk install BUNDLE_DIR`")]
     NoDemo,
+    #[error("the embedded demo content has no scope in this kiosk's chain ({0}): set `scope` in the config to a demo hall such as 430182-001-01, or install a bundle")]
+    DemoNotForChain(String),
     #[error("the bundle's content cannot be read: {0}")]
     Content(#[from] ReadError),
     #[error("the scope chain cannot be merged: {0}")]
@@ -727,7 +729,7 @@ fn prune_cache(cache: &Path) {
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age > CACHE_GRACE);
         let tmp = entry.file_name().to_string_lossy().starts_with(TMP_PREFIX);
-        if (meta.nlink() == 1 && old) || (tmp && old) {
+        if old && (meta.nlink() == 1 || tmp) {
             let _ = fs::remove_file(entry.path());
         }
     }

@@ -67,7 +67,8 @@ pub fn install_demo(config: &Config) -> Result<InstallReport, InstallError> {
             }
         }
         if offers.is_empty() {
-            return Err(InstallError::NoDemo);
+            let chain = chain.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" → ");
+            return Err(InstallError::DemoNotForChain(chain));
         }
         install_with(config, &offers, Utc::now(), TrustSource::Embedded { root })
     })();
