@@ -22,6 +22,14 @@ pub struct Config {
     pub admin_pin_hash: String,
     /// CUPS printer name for `lp -d`; empty means no printer and no print buttons.
     pub printer: String,
+    /// The MQTT broker, `mqtts://host:8883` (or `mqtt://` for a test bench); empty means
+    /// offline only: the kiosk serves its installed content and never connects.
+    pub broker: String,
+    /// PEM CA certificate that signed the broker's certificate (for `mqtts://`).
+    pub broker_ca: PathBuf,
+    /// PEM client certificate whose CN is `device_id`, and its private key.
+    pub broker_cert: PathBuf,
+    pub broker_key: PathBuf,
     /// The city's root.json to pin on first start; empty means the demo root compiled into
     /// the binary. Once pinned (data_dir/trust/root.json) only a verified rotation changes it.
     pub trust_root: PathBuf,
@@ -35,6 +43,10 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/kiosk"),
             admin_pin_hash: String::new(),
             printer: String::new(),
+            broker: String::new(),
+            broker_ca: PathBuf::new(),
+            broker_cert: PathBuf::new(),
+            broker_key: PathBuf::new(),
             trust_root: PathBuf::new(),
         }
     }

@@ -1,1 +1,402 @@
-//! Sync and telemetry over MQTT (the only module that imports rumqttc).
+//! Sync and telemetry over MQTT (the only module that imports rumqttc): the broker
+//! connection, the sync engine that fetches and activates new content, health telemetry
+//! and signed remote commands. docs/PROTOCOL.md documents the topics and payloads.
+//!
+//! [`spawn`] starts one worker thread with a tokio runtime. The rest of the kiosk talks to
+//! it only through the [`SyncHandle`]: "resync now", a status snapshot, the telemetry
+//! counters, and the remote commands the UI carries out. The UI never waits on it.
+
+pub mod client;
+pub mod engine;
+pub mod health;
+pub mod protocol;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, Packet, QoS};
+
+pub use client::Broker;
+pub use engine::{ActivationJob, Engine, EngineConfig, Link, UiCommand};
+pub use status::{Counts, SyncStatus, Telemetry};
+
+use crate::bundle::format::{paths, Root};
+use crate::config::Config;
+use crate::content::{DeviceSettings, ScopeCode};
+use protocol::{topic, Health, ScopeVersion, Usage};
+
+enum Control {
+    Resync,
+    Stop,
+}
+
+/// The kiosk's side of the sync worker. Dropping it stops the worker.
+pub struct SyncHandle {
+    ctl: Option<tokio::sync::mpsc::UnboundedSender<Control>>,
+    status: Arc<Mutex<SyncStatus>>,
+    telemetry: Arc<Telemetry>,
+    ui_commands: Mutex<Option<std::sync::mpsc::Receiver<UiCommand>>>,
+}
+
+impl SyncHandle {
+    /// Re-reads every scope's manifest from the broker and fetches whatever is new.
+    pub fn resync_now(&self) {
+        if let Some(ctl) = &self.ctl {
+            let _ = ctl.send(Control::Resync);
+        }
+    }
+
+    /// A snapshot for the admin panel.
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The counters the UI increments (touches, searches, item views, functions, the
+    /// frame checksum); they go out with each health report.
+    pub fn telemetry(&self) -> Arc<Telemetry> {
+        self.telemetry.clone()
+    }
+
+    /// Remote commands for the UI to carry out (restart, screenshot, announce,
+    /// set-setting). The first call gets the receiver; later calls get `None`.
+    pub fn take_ui_commands(&self) -> Option<std::sync::mpsc::Receiver<UiCommand>> {
+        self.ui_commands.lock().ok()?.take()
+    }
+
+    /// Stops the worker (it publishes nothing more; the broker's last will says "offline").
+    pub fn stop(&self) {
+        if let Some(ctl) = &self.ctl {
+            let _ = ctl.send(Control::Stop);
+        }
+    }
+}
+
+impl Drop for SyncHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts the sync worker when `config.broker` is set; otherwise returns a handle whose
+/// status says sync is off (the kiosk runs offline only).
+pub fn spawn(config: &Config) -> SyncHandle {
+    spawn_with(config, Arc::new(Telemetry::default()))
+}
+
+/// [`spawn`] with telemetry counters the UI already holds.
+pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
+    let status =
+        Arc::new(Mutex::new(SyncStatus { health_interval_seconds: 60, ..SyncStatus::default() }));
+    let (ui_tx, ui_rx) = std::sync::mpsc::channel();
+    let mut handle = SyncHandle {
+        ctl: None,
+        status: status.clone(),
+        telemetry: telemetry.clone(),
+        ui_commands: Mutex::new(Some(ui_rx)),
+    };
+    let Some(broker) = Broker::from_config(config) else { return handle };
+    if let Ok(mut s) = status.lock() {
+        s.enabled = true;
+    }
+    let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+    handle.ctl = Some(ctl_tx);
+    let config = config.clone();
+    let spawned = std::thread::Builder::new().name("sync".into()).spawn(move || {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the sync runtime")
+            .and_then(|rt| {
+                rt.block_on(run(config, broker, status.clone(), telemetry, ctl_rx, ui_tx))
+            });
+        if let Err(e) = result {
+            if let Ok(mut s) = status.lock() {
+                s.connected = false;
+                s.error(format!("sync stopped: {e:#}"));
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        if let Ok(mut s) = handle.status.lock() {
+            s.error(format!("cannot start the sync thread: {e}"));
+        }
+    }
+    handle
+}
+
+/// The real [`Link`]: rumqttc's client queues requests for the event loop without waiting.
+struct MqttLink(AsyncClient);
+
+impl Link for MqttLink {
+    fn subscribe(&mut self, t: &str) -> anyhow::Result<()> {
+        Ok(self.0.try_subscribe(t, QoS::AtLeastOnce)?)
+    }
+    fn unsubscribe(&mut self, t: &str) -> anyhow::Result<()> {
+        Ok(self.0.try_unsubscribe(t)?)
+    }
+    fn publish(&mut self, t: &str, payload: Vec<u8>, retain: bool) -> anyhow::Result<()> {
+        Ok(self.0.try_publish(t, QoS::AtLeastOnce, retain, payload)?)
+    }
+}
+
+/// The root manifests are checked against: the pinned one, or the one the first install
+/// will pin (the config's, else the embedded demo root), as the installer chooses it.
+fn trusted_root(config: &Config) -> anyhow::Result<Root> {
+    let pinned = config.data_dir.join("trust/root.json");
+    let bytes = match std::fs::read(&pinned) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if config.trust_root.as_os_str().is_empty() {
+                crate::bundle::embedded::demo_root()
+                    .context("no trusted root: set trust_root in the config")?
+                    .to_vec()
+            } else {
+                std::fs::read(&config.trust_root)
+                    .with_context(|| format!("reading {}", config.trust_root.display()))?
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", pinned.display())),
+    };
+    Ok(crate::bundle::verify_initial_root(&bytes, &crate::bundle::Limits::default())?)
+}
+
+/// The installed scope versions and device settings. Demo manifests do not count once a
+/// real root is pinned, as the installer replaces the demo with the first real bundle.
+fn installed(config: &Config, root: &Root) -> (BTreeMap<ScopeCode, u64>, Option<DeviceSettings>) {
+    let Ok(Some(current)) = crate::bundle::current_version(&config.data_dir) else {
+        return (BTreeMap::new(), None);
+    };
+    let real_root = !crate::bundle::embedded::is_demo_root(root);
+    let versions = current
+        .versions()
+        .into_iter()
+        .filter(|v| {
+            let file = current.dir().join("manifests").join(format!("{}.json", v.scope));
+            let demo = std::fs::read(file)
+                .map(|b| crate::bundle::embedded::is_demo_manifest(&b))
+                .unwrap_or(false);
+            !(real_root && demo)
+        })
+        .map(|v| (v.scope, v.version))
+        .collect();
+    let settings = current
+        .blob_path(paths::DEVICE)
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    (versions, settings)
+}
+
+async fn run(
+    config: Config,
+    broker: Broker,
+    status: Arc<Mutex<SyncStatus>>,
+    telemetry: Arc<Telemetry>,
+    mut ctl: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    ui: std::sync::mpsc::Sender<UiCommand>,
+) -> anyhow::Result<()> {
+    if !protocol::is_topic_safe(&config.device_id) {
+        anyhow::bail!(
+            "device_id “{}” cannot be an MQTT topic level: use letters, digits, - _ .",
+            config.device_id
+        );
+    }
+    let device = config.device_id.clone();
+    let root = trusted_root(&config)?;
+    let (versions, settings) = installed(&config, &root);
+    let mut opts = broker.options(&device)?;
+    opts.set_last_will(LastWill::new(
+        topic::dev(&device, "state"),
+        protocol::OFFLINE,
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (client, mut events) = AsyncClient::new(opts, 1024);
+    let mut link = MqttLink(client.clone());
+    let engine_config = EngineConfig {
+        device: device.clone(),
+        chain: config.scope.chain(),
+        data_dir: config.data_dir.clone(),
+        root,
+        installed: versions,
+        settings,
+    };
+    let mut engine = Engine::new(engine_config, status.clone(), Some(ui));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut reporter = Reporter::new(&config, status.clone(), telemetry);
+    let mut activation: Option<(
+        ActivationJob,
+        tokio::task::JoinHandle<Result<Option<DeviceSettings>, String>>,
+    )> = None;
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            ev = events.poll() => match ev {
+                Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                    attempt = 0;
+                    engine.on_connected(&mut link);
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => engine.on_message(&mut link, &p.topic, &p.payload, Utc::now()),
+                Ok(_) => {}
+                Err(e) => {
+                    engine.on_disconnected();
+                    let wait = client::backoff(attempt);
+                    attempt = attempt.saturating_add(1);
+                    if let Ok(mut s) = status.lock() {
+                        s.error(format!("broker {}: {e}; retrying in {} ms", broker.url, wait.as_millis()));
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            },
+            c = ctl.recv() => match c {
+                Some(Control::Resync) => engine.resync(&mut link),
+                Some(Control::Stop) | None => break,
+            },
+            _ = tick.tick() => {
+                engine.on_tick(&mut link, Instant::now());
+                if status.lock().map(|s| s.connected).unwrap_or(false) {
+                    reporter.maybe_report(&mut link);
+                }
+            }
+            done = async { match activation.as_mut() { Some((_, h)) => h.await, None => std::future::pending().await } } => {
+                if let Some((job, _)) = activation.take() {
+                    let result = done.unwrap_or_else(|e| Err(format!("the activation task failed: {e}")));
+                    if let Ok(root) = trusted_root(&config) {
+                        engine.set_root(root);
+                    }
+                    engine.on_activated(&mut link, &job, result);
+                }
+            }
+        }
+        if activation.is_none() {
+            if let Some(job) = engine.take_activation() {
+                let cfg = config.clone();
+                let manifests = job.manifests.clone();
+                let handle = tokio::task::spawn_blocking(move || activate(&cfg, &manifests));
+                activation = Some((job, handle));
+            }
+        }
+    }
+    // A clean stop: say so, as the last will would only on a lost connection.
+    let _ =
+        client.try_publish(topic::dev(&device, "state"), QoS::AtLeastOnce, true, protocol::OFFLINE);
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while events.poll().await.is_ok() {}
+    })
+    .await;
+    Ok(())
+}
+
+/// Builds and switches to a content version from the cached blobs (the installer verifies
+/// everything again and builds the database and search index in the new version while the
+/// UI serves the old one). Returns the new device settings.
+fn activate(
+    config: &Config,
+    manifests: &[(ScopeCode, u64, Vec<u8>)],
+) -> Result<Option<DeviceSettings>, String> {
+    let blobs = config.data_dir.join(paths::BLOBS);
+    let offers: Vec<crate::bundle::Offer> = manifests
+        .iter()
+        .map(|(scope, version, bytes)| crate::bundle::Offer {
+            manifest: bytes.clone(),
+            blobs: blobs.clone(),
+            roots: Vec::new(),
+            origin: format!("mqtt:{scope}@{version}").into(),
+        })
+        .collect();
+    crate::bundle::install(config, &offers, Utc::now()).map_err(|e| e.to_string())?;
+    let root = trusted_root(config).map_err(|e| format!("{e:#}"))?;
+    Ok(installed(config, &root).1)
+}
+
+/// Sends health and usage every `health_interval_seconds`.
+struct Reporter {
+    device: String,
+    data_dir: std::path::PathBuf,
+    status: Arc<Mutex<SyncStatus>>,
+    telemetry: Arc<Telemetry>,
+    started: Instant,
+    last: Option<Instant>,
+    last_at: chrono::DateTime<Utc>,
+    cpu: Option<(u64, u64)>,
+}
+
+impl Reporter {
+    fn new(config: &Config, status: Arc<Mutex<SyncStatus>>, telemetry: Arc<Telemetry>) -> Reporter {
+        Reporter {
+            device: config.device_id.clone(),
+            data_dir: config.data_dir.clone(),
+            status,
+            telemetry,
+            started: Instant::now(),
+            last: None,
+            last_at: Utc::now(),
+            cpu: health::cpu_times(),
+        }
+    }
+
+    fn maybe_report(&mut self, link: &mut dyn Link) {
+        let Ok(st) = self.status.lock().map(|s| s.clone()) else { return };
+        let interval = Duration::from_secs(u64::from(st.health_interval_seconds.max(1)));
+        if self.last.is_some_and(|l| l.elapsed() < interval) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let now = Utc::now();
+        let cpu = health::cpu_times();
+        let cpu_percent = match (self.cpu, cpu) {
+            (Some(a), Some(b)) => health::cpu_percent(a, b),
+            _ => 0.0,
+        };
+        self.cpu = cpu;
+        let (mem_total_kb, mem_available_kb) = health::memory_kb();
+        let (disk_total_bytes, disk_available_bytes) = health::disk_bytes(&self.data_dir);
+        let counts = self.telemetry.take();
+        let report = Health {
+            device: self.device.clone(),
+            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            at: now,
+            uptime_seconds: self.started.elapsed().as_secs(),
+            cpu_percent,
+            mem_total_kb,
+            mem_available_kb,
+            disk_total_bytes,
+            disk_available_bytes,
+            temperature_c: health::temperature_c(),
+            content: st
+                .versions
+                .iter()
+                .map(|(scope, version)| ScopeVersion { scope: scope.clone(), version: *version })
+                .collect(),
+            last_sync: st.last_sync,
+            connected: st.connected,
+            touches: counts.touches,
+            frame_checksum: self.telemetry.frame_checksum(),
+            recent_errors: st.recent_errors.iter().cloned().collect(),
+        };
+        let usage = Usage {
+            device: self.device.clone(),
+            from: Some(self.last_at),
+            to: Some(now),
+            searches: counts.searches,
+            item_views: counts.views,
+            functions: counts.functions,
+        };
+        self.last_at = now;
+        for (leaf, bytes) in
+            [("health", serde_json::to_vec(&report)), ("usage", serde_json::to_vec(&usage))]
+        {
+            let Ok(bytes) = bytes else { continue };
+            let n = bytes.len() as u64;
+            if link.publish(&topic::dev(&self.device, leaf), bytes, false).is_ok() {
+                if let Ok(mut s) = self.status.lock() {
+                    s.bytes_sent += n;
+                }
+            }
+        }
+    }
+}

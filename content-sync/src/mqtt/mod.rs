@@ -1,10 +1,459 @@
-//! MQTT on the city side: publish manifests, serve blobs, send signed commands.
+//! MQTT on the city side: publish manifests, serve blobs, send signed commands. The topics
+//! and payloads are `kiosk::sync::protocol`; docs/PROTOCOL.md describes them in prose.
 
-macro_rules! todo_args {
-    ($($name:ident => $f:ident),*) => {$(
-        #[derive(clap::Args, Debug)]
-        pub struct $name {}
-        pub fn $f(_: $name) -> anyhow::Result<()> { anyhow::bail!("not implemented yet") }
-    )*};
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use kiosk::bundle::format::{paths, sha256_hex, Envelope, Manifest};
+use kiosk::content::ScopeCode;
+use kiosk::sync::client::{backoff, Broker};
+use kiosk::sync::protocol::{
+    self, encode_chunk, topic, Ack, Action, BlobRequest, ChunkHeader, Command, Target,
+};
+use rand::Rng as _;
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+
+/// How to reach the broker; shared by every subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BrokerArgs {
+    /// The broker: mqtts://host:8883, or mqtt://host:1883 for a test bench.
+    #[arg(long)]
+    pub broker: String,
+    /// PEM CA certificate of the broker (for mqtts://).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate (CN = the city identity the broker's ACL trusts to publish).
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's PEM private key.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
-todo_args!(PublishArgs => publish, ServeArgs => serve, CommandArgs => command);
+
+impl BrokerArgs {
+    fn broker(&self) -> Broker {
+        Broker {
+            url: self.broker.clone(),
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    /// The bundle directory (manifest.json + blobs/), as `content-sync build` writes it.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The blob store `serve` reads; blobs are copied into STORE/blobs.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The blob store written by `publish`.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CommandArgs {
+    /// A device id, or a scope code (every kiosk of that scope and below).
+    pub target: String,
+    /// resync | restart | screenshot | announce TEXT | set-setting KEY VALUE
+    pub action: String,
+    /// The action's arguments.
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// A root signing key (hex, as `content-sync keygen` writes it); repeat for a threshold.
+    #[arg(long = "sign-key", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// Seconds to wait for acks.
+    #[arg(long, default_value_t = 15)]
+    pub timeout: u64,
+    /// Seconds the command stays valid; a kiosk refuses it afterwards.
+    #[arg(long, default_value_t = 300)]
+    pub valid_for: i64,
+}
+
+fn client_id(role: &str) -> String {
+    format!("content-sync-{role}-{:08x}", rand::thread_rng().gen::<u32>())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Copies the bundle's blobs into the store (checking each hash) and publishes its
+/// manifest envelope, retained, on the scope's manifest topic.
+pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let manifest_path = args.bundle.join(paths::MANIFEST);
+    let bytes = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let envelope: Envelope = serde_json::from_slice(&bytes).with_context(|| {
+        format!("{} is not a signed manifest envelope", manifest_path.display())
+    })?;
+    let manifest: Manifest = serde_json::from_str(&envelope.payload)
+        .with_context(|| format!("{} holds no valid manifest", manifest_path.display()))?;
+    let copied = store_blobs(&args.bundle, &args.store, &manifest)?;
+    let topic = topic::manifest(&manifest.scope);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let opts = args.broker.broker().options(&client_id("publish"))?;
+        let (client, mut events) = AsyncClient::new(opts, 16);
+        client.publish(&topic, QoS::AtLeastOnce, true, bytes.clone()).await?;
+        // Wait for the broker's PUBACK, so "published" means the broker holds it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match tokio::time::timeout_at(deadline, events.poll()).await {
+                Err(_) => bail!(
+                    "the broker {} did not acknowledge the manifest within 30 s",
+                    args.broker.broker
+                ),
+                Ok(Err(e)) => bail!("cannot publish to {}: {e}", args.broker.broker),
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+            }
+        }
+        client.disconnect().await.ok();
+        // Let the DISCONNECT leave before the runtime stops.
+        let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
+        anyhow::Ok(())
+    })?;
+    println!(
+        "published {} version {} ({} entries, {} new blobs in {}) on {topic}",
+        manifest.scope,
+        manifest.version,
+        manifest.entries.len(),
+        copied,
+        args.store.display()
+    );
+    Ok(())
+}
+
+/// Copies every blob the manifest names into `STORE/blobs`, checking its hash, and keeps
+/// the manifest as `STORE/manifests/{scope}.json`. Returns how many blobs were new.
+pub fn store_blobs(bundle: &Path, store: &Path, manifest: &Manifest) -> anyhow::Result<usize> {
+    let dir = store.join(paths::BLOBS);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut copied = 0;
+    for entry in &manifest.entries {
+        if !is_hash(&entry.sha256) {
+            bail!("manifest entry {} has no valid SHA-256", entry.path);
+        }
+        let dest = dir.join(&entry.sha256);
+        if dest.exists() {
+            continue;
+        }
+        let src = bundle.join(paths::BLOBS).join(&entry.sha256);
+        let data = std::fs::read(&src)
+            .with_context(|| format!("reading blob of {} at {}", entry.path, src.display()))?;
+        if sha256_hex(&data) != entry.sha256 {
+            bail!(
+                "blob {} of {} does not match its hash: rebuild the bundle",
+                src.display(),
+                entry.path
+            );
+        }
+        // Write then rename, so `serve` never reads a half-written blob.
+        let tmp = dir.join(format!("{}.tmp", entry.sha256));
+        std::fs::write(&tmp, &data).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &dest).with_context(|| format!("storing {}", dest.display()))?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Most bytes one request may ask for; a kiosk asks again for the rest.
+const MAX_REQUEST: u64 = 4 << 20;
+
+/// Answers blob requests until the process is stopped. Joins the shared subscription, so
+/// several `serve` processes split the requests.
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    serve_with(args, Arc::new(Served::default()))
+}
+
+/// What a running `serve` has done, and a switch to stop it (for tests and benchmarks
+/// that run it in-process).
+#[derive(Debug, Default)]
+pub struct Served {
+    pub requests: AtomicU64,
+    /// Payload bytes of chunk messages sent.
+    pub bytes: AtomicU64,
+    pub stop: AtomicBool,
+}
+
+/// [`serve`], counting into `served` and returning once `served.stop` is set.
+pub fn serve_with(args: ServeArgs, served: Arc<Served>) -> anyhow::Result<()> {
+    let store = args.store.join(paths::BLOBS);
+    if !store.is_dir() {
+        bail!(
+            "{} is not a blob store: run `content-sync publish … --store {}` first",
+            store.display(),
+            args.store.display()
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let opts = args.broker.broker().options(&client_id("serve"))?;
+        let (client, events) = AsyncClient::new(opts, 64);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
+        // The event loop runs on its own task: answering publishes through `client` needs
+        // the loop to keep draining, or both would wait on each other.
+        let pump = tokio::spawn(pump(
+            events,
+            client.clone(),
+            tx,
+            "serve",
+            vec![protocol::SERVE_SHARE.to_string()],
+        ));
+        tracing::info!("serving blobs from {} via {}", store.display(), args.broker.broker);
+        let mut check = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            let payload = tokio::select! {
+                p = rx.recv() => match p { Some(p) => p, None => break },
+                _ = check.tick() => {
+                    if served.stop.load(Ordering::Relaxed) { break } else { continue }
+                }
+            };
+            let req: BlobRequest = match serde_json::from_slice(&payload) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("ignoring a malformed blob request: {e}");
+                    continue;
+                }
+            };
+            served.requests.fetch_add(1, Ordering::Relaxed);
+            match answer(&client, &store, &req).await {
+                Ok(n) => {
+                    served.bytes.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!("answering {req:?}: {e:#}"),
+            }
+        }
+        client.disconnect().await.ok();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        pump.abort();
+        anyhow::Ok(())
+    })
+}
+
+/// Polls the event loop forever, (re)subscribing to `subs` after every connect and
+/// forwarding incoming publishes' payloads to `tx`.
+async fn pump(
+    mut events: EventLoop,
+    client: AsyncClient,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    what: &str,
+    subs: Vec<String>,
+) {
+    let mut attempt = 0;
+    loop {
+        match events.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                attempt = 0;
+                for s in &subs {
+                    if let Err(e) = client.subscribe(s, QoS::AtLeastOnce).await {
+                        tracing::warn!("{what}: subscribing to {s}: {e}");
+                    }
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p.payload.to_vec()).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let wait = backoff(attempt);
+                attempt += 1;
+                tracing::warn!("{what}: broker connection: {e}; retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Sends the requested range of one blob as chunks of at most [`protocol::MAX_CHUNK`].
+/// Returns the payload bytes sent.
+async fn answer(client: &AsyncClient, store: &Path, req: &BlobRequest) -> anyhow::Result<u64> {
+    if !protocol::is_topic_safe(&req.device) {
+        bail!("device id {:?} cannot name a topic", req.device);
+    }
+    let reply = topic::dev(&req.device, "blob");
+    let refuse = |error: String| {
+        encode_chunk(
+            &ChunkHeader {
+                sha256: req.sha256.clone(),
+                offset: req.offset,
+                total: 0,
+                error: Some(error),
+            },
+            &[],
+        )
+    };
+    if !is_hash(&req.sha256) {
+        return send(client, &reply, refuse("not a SHA-256".into())).await;
+    }
+    let path = store.join(&req.sha256);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(_) => {
+            return send(client, &reply, refuse("unknown blob".into())).await;
+        }
+    };
+    let total = file.metadata()?.len();
+    if req.offset > total {
+        return send(client, &reply, refuse("offset past the end".into())).await;
+    }
+    let end = total.min(req.offset.saturating_add(req.len.min(MAX_REQUEST)));
+    file.seek(SeekFrom::Start(req.offset))?;
+    let mut offset = req.offset;
+    let mut sent = 0;
+    let mut buf = vec![0u8; protocol::MAX_CHUNK];
+    loop {
+        let n = ((end - offset) as usize).min(protocol::MAX_CHUNK);
+        file.read_exact(&mut buf[..n])?;
+        let header = ChunkHeader { sha256: req.sha256.clone(), offset, total, error: None };
+        sent += send(client, &reply, encode_chunk(&header, &buf[..n])).await?;
+        offset += n as u64;
+        if offset >= end {
+            return Ok(sent);
+        }
+    }
+}
+
+async fn send(client: &AsyncClient, topic: &str, msg: Vec<u8>) -> anyhow::Result<u64> {
+    let n = msg.len() as u64;
+    client.publish(topic, QoS::AtLeastOnce, false, msg).await?;
+    Ok(n)
+}
+
+/// Signs and sends a remote command, then waits for acks until the timeout: for a device,
+/// its one ack; for a scope, every ack that arrives in time.
+pub fn command(args: CommandArgs) -> anyhow::Result<()> {
+    let action = parse_action(&args.action, &args.args)?;
+    let target = if let Ok(scope) = ScopeCode::parse(&args.target) {
+        Target::Scope(scope)
+    } else if protocol::is_topic_safe(&args.target) {
+        Target::Device(args.target.clone())
+    } else {
+        bail!("“{}” is neither a device id nor a scope code", args.target);
+    };
+    let mut keys = Vec::new();
+    for path in &args.keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key {}", path.display()))?;
+        keys.push(
+            kiosk::bundle::format::parse_signing_key(&text).with_context(|| {
+                format!("{} is not a signing key (64 hex digits)", path.display())
+            })?,
+        );
+    }
+    let now = Utc::now();
+    let cmd = Command {
+        id: format!("{}-{:08x}", now.format("%Y%m%dT%H%M%S"), rand::thread_rng().gen::<u32>()),
+        target: target.clone(),
+        issued: now,
+        expires: now + chrono::Duration::seconds(args.valid_for),
+        action,
+    };
+    let key_refs: Vec<_> = keys.iter().collect();
+    let envelope = Envelope::sign(&cmd, &key_refs).context("signing the command")?;
+    let (cmd_topic, ack_topic) = match &target {
+        Target::Device(d) => (topic::dev(d, "cmd"), topic::dev(d, "cmd/ack")),
+        Target::Scope(s) => (topic::scope_cmd(s), topic::dev("+", "cmd/ack")),
+    };
+    let acks = runtime()?.block_on(send_command(&args, &cmd, &envelope, &cmd_topic, &ack_topic))?;
+    let mut failed = 0;
+    for ack in &acks {
+        println!("{}\t{}\t{}", ack.device, if ack.ok { "ok" } else { "FAILED" }, ack.result);
+        failed += usize::from(!ack.ok);
+    }
+    if acks.is_empty() {
+        bail!("no kiosk acknowledged command {} within {} s", cmd.id, args.timeout);
+    }
+    if failed > 0 {
+        bail!("{failed} kiosk(s) did not carry out command {}", cmd.id);
+    }
+    Ok(())
+}
+
+async fn send_command(
+    args: &CommandArgs,
+    cmd: &Command,
+    envelope: &Envelope,
+    cmd_topic: &str,
+    ack_topic: &str,
+) -> anyhow::Result<Vec<Ack>> {
+    let opts = args.broker.broker().options(&client_id("command"))?;
+    let (client, mut events) = AsyncClient::new(opts, 16);
+    let payload = serde_json::to_vec(envelope)?;
+    client.subscribe(ack_topic, QoS::AtLeastOnce).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
+    let mut acks = Vec::new();
+    let mut sent = false;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, events.poll()).await {
+            Err(_) => break,
+            Ok(Err(e)) => bail!("broker {}: {e}", args.broker.broker),
+            Ok(Ok(ev)) => ev,
+        };
+        match ev {
+            // Publish only once the ack subscription is in place, or a fast kiosk's ack
+            // could arrive before we listen.
+            Event::Incoming(Packet::SubAck(_)) if !sent => {
+                client.publish(cmd_topic, QoS::AtLeastOnce, false, payload.clone()).await?;
+                sent = true;
+            }
+            Event::Incoming(Packet::Publish(p)) => {
+                let Ok(ack) = serde_json::from_slice::<Ack>(&p.payload) else { continue };
+                if ack.id != cmd.id || topic::ack_device(&p.topic) != Some(ack.device.as_str()) {
+                    continue;
+                }
+                acks.push(ack);
+                if matches!(cmd.target, Target::Device(_)) {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    client.disconnect().await.ok();
+    Ok(acks)
+}
+
+fn parse_action(action: &str, args: &[String]) -> anyhow::Result<Action> {
+    Ok(match (action, args) {
+        ("resync", []) => Action::Resync,
+        ("restart", []) => Action::Restart,
+        ("screenshot", []) => Action::Screenshot,
+        ("announce", [text]) => Action::Announce { text: text.clone(), seconds: 60 },
+        ("announce", [text, secs]) => {
+            Action::Announce { text: text.clone(), seconds: secs.parse().context("announce seconds must be a number")? }
+        }
+        ("set-setting", [key, value]) => Action::SetSetting { key: key.clone(), value: value.clone() },
+        _ => bail!(
+            "unknown action “{action}” with {} argument(s): use resync, restart, screenshot, announce TEXT [SECONDS] or set-setting KEY VALUE",
+            args.len()
+        ),
+    })
+}

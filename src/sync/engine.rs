@@ -1,0 +1,687 @@
+//! The sync state machine: manifests in, blob requests out, chunks into `.partial` files,
+//! verified blobs into the cache, and one activation when every blob is there. It knows
+//! MQTT only through [`Link`], so unit tests drive it with a fake link and no broker; the
+//! driver in `runner.rs` feeds it from rumqttc and runs the activation off the loop.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::protocol::{self, topic, Ack, Action, BlobRequest, Command, Event};
+use super::status::SyncStatus;
+use crate::bundle::format::{paths, Entry, Manifest, Root};
+use crate::bundle::verify::{verify_blob_file, verify_manifest, Limits, Policy, VerifyError};
+use crate::content::{DeviceSettings, ScopeCode};
+
+/// What the engine needs from an MQTT client. Sends must not block: the real client
+/// queues them for the event loop.
+pub trait Link {
+    fn subscribe(&mut self, topic: &str) -> anyhow::Result<()>;
+    fn unsubscribe(&mut self, topic: &str) -> anyhow::Result<()>;
+    fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> anyhow::Result<()>;
+}
+
+/// Blobs fetched at once; more would only queue behind each other at the server.
+const WINDOW: usize = 4;
+/// Bytes asked for per request; a blob larger than this is fetched in several requests,
+/// so a lost request costs at most this much waiting.
+const REQUEST_LEN: u64 = 256 * 1024;
+/// A transfer with no chunk for this long is asked for again from where it stands.
+const STALL: Duration = Duration::from_secs(10);
+/// Free space kept beyond the blobs, for the new version's database and index.
+const DISK_RESERVE: u64 = 64 << 20;
+
+/// A remote command the UI carries out (the engine handles `resync` itself).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UiCommand {
+    pub id: String,
+    pub action: Action,
+}
+
+/// New manifests whose blobs are all in the cache, ready to activate together (the
+/// installer keeps the installed manifests of the other scopes).
+#[derive(Clone, Debug)]
+pub struct ActivationJob {
+    /// Scope, version and the exact envelope bytes.
+    pub manifests: Vec<(ScopeCode, u64, Vec<u8>)>,
+}
+
+struct Transfer {
+    entry: Entry,
+    file: File,
+    received: u64,
+    /// End of the range asked for so far.
+    asked_until: u64,
+    last_activity: Instant,
+    /// Whether the next range still has to be asked for (held back by the bandwidth cap).
+    needs_request: bool,
+    retries: u32,
+}
+
+/// Everything the engine needs to start.
+pub struct EngineConfig {
+    pub device: String,
+    pub chain: Vec<ScopeCode>,
+    pub data_dir: PathBuf,
+    pub root: Root,
+    /// The installed manifest version of each scope.
+    pub installed: BTreeMap<ScopeCode, u64>,
+    /// The installed device settings (bandwidth cap, download window, health interval).
+    pub settings: Option<DeviceSettings>,
+}
+
+pub struct Engine {
+    device: String,
+    chain: Vec<ScopeCode>,
+    data_dir: PathBuf,
+    root: Root,
+    installed: BTreeMap<ScopeCode, u64>,
+    /// Verified manifests newer than the installed ones, waiting for blobs or activation.
+    pending: BTreeMap<ScopeCode, (Manifest, Vec<u8>)>,
+    queue: VecDeque<Entry>,
+    inflight: HashMap<String, Transfer>,
+    activating: bool,
+    /// Download cap in bytes per second (0 = none) and the local download window.
+    cap: u64,
+    window: String,
+    throttle_until: Instant,
+    done_commands: HashSet<String>,
+    /// Set when a blob cannot be had; the next pump refuses the pending manifests.
+    fatal: Option<String>,
+    ui: Option<std::sync::mpsc::Sender<UiCommand>>,
+    status: Arc<Mutex<SyncStatus>>,
+}
+
+impl Engine {
+    pub fn new(
+        cfg: EngineConfig,
+        status: Arc<Mutex<SyncStatus>>,
+        ui: Option<std::sync::mpsc::Sender<UiCommand>>,
+    ) -> Engine {
+        let mut engine = Engine {
+            device: cfg.device,
+            chain: cfg.chain,
+            data_dir: cfg.data_dir,
+            root: cfg.root,
+            installed: cfg.installed,
+            pending: BTreeMap::new(),
+            queue: VecDeque::new(),
+            inflight: HashMap::new(),
+            activating: false,
+            cap: 0,
+            window: String::new(),
+            throttle_until: Instant::now(),
+            done_commands: HashSet::new(),
+            fatal: None,
+            ui,
+            status,
+        };
+        if let Some(settings) = &cfg.settings {
+            engine.apply_settings(settings);
+        }
+        engine.publish_versions();
+        engine
+    }
+
+    fn blobs(&self) -> PathBuf {
+        self.data_dir.join(paths::BLOBS)
+    }
+
+    fn with_status(&self, f: impl FnOnce(&mut SyncStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn publish_versions(&self) {
+        let versions = self.installed.clone();
+        self.with_status(|s| s.versions = versions);
+    }
+
+    /// After every (re)connect: subscribe, announce "online", and ask again for every
+    /// transfer that was under way, from the length of its `.partial` file.
+    pub fn on_connected(&mut self, link: &mut dyn Link) {
+        self.with_status(|s| s.connected = true);
+        for t in self.subscriptions() {
+            self.send(|l| l.subscribe(&t), link);
+        }
+        let state = topic::dev(&self.device, "state");
+        self.send(|l| l.publish(&state, protocol::ONLINE.to_vec(), true), link);
+        for t in self.inflight.values_mut() {
+            t.needs_request = true;
+        }
+        self.pump(link, Instant::now());
+    }
+
+    pub fn on_disconnected(&mut self) {
+        self.with_status(|s| s.connected = false);
+    }
+
+    fn subscriptions(&self) -> Vec<String> {
+        let mut subs: Vec<String> = self.chain.iter().map(topic::manifest).collect();
+        subs.extend(self.chain.iter().map(topic::scope_cmd));
+        subs.push(topic::dev(&self.device, "blob"));
+        subs.push(topic::dev(&self.device, "cmd"));
+        subs
+    }
+
+    /// "Resync now": subscribing again makes the broker send every retained manifest, and
+    /// a refused one is looked at afresh.
+    pub fn resync(&mut self, link: &mut dyn Link) {
+        for scope in self.chain.clone() {
+            let t = topic::manifest(&scope);
+            self.send(|l| l.unsubscribe(&t), link);
+            self.send(|l| l.subscribe(&t), link);
+        }
+    }
+
+    fn send(&self, f: impl FnOnce(&mut dyn Link) -> anyhow::Result<()>, link: &mut dyn Link) {
+        if let Err(e) = f(link) {
+            self.with_status(|s| s.error(format!("MQTT send failed: {e:#}")));
+        }
+    }
+
+    fn publish_json<T: serde::Serialize>(&self, link: &mut dyn Link, leaf: &str, value: &T) {
+        let t = topic::dev(&self.device, leaf);
+        match serde_json::to_vec(value) {
+            Ok(bytes) => {
+                let n = bytes.len() as u64;
+                self.send(|l| l.publish(&t, bytes, false), link);
+                self.with_status(|s| s.bytes_sent += n);
+            }
+            Err(e) => self.with_status(|s| s.error(format!("encoding {leaf}: {e}"))),
+        }
+    }
+
+    fn event(&self, link: &mut dyn Link, event: Event) {
+        if let Event::Refused { reason, .. } | Event::CommandRefused { reason, .. } = &event {
+            self.with_status(|s| s.error(reason.clone()));
+        }
+        self.publish_json(link, "event", &event);
+    }
+
+    pub fn on_message(
+        &mut self,
+        link: &mut dyn Link,
+        topic_name: &str,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) {
+        self.with_status(|s| s.bytes_received += payload.len() as u64);
+        if let Some(scope) = topic::manifest_scope(topic_name) {
+            self.on_manifest(link, scope, payload, now);
+        } else if topic_name == topic::dev(&self.device, "blob") {
+            self.on_chunk(link, payload);
+        } else if topic_name == topic::dev(&self.device, "cmd") || topic_name.ends_with("/cmd") {
+            self.on_command(link, payload, now);
+        }
+    }
+
+    fn known_version(&self, scope: &ScopeCode) -> Option<u64> {
+        let installed = self.installed.get(scope).copied();
+        let pending = self.pending.get(scope).map(|(m, _)| m.version);
+        installed.max(pending)
+    }
+
+    fn on_manifest(
+        &mut self,
+        link: &mut dyn Link,
+        scope: ScopeCode,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) {
+        if payload.is_empty() {
+            return; // A cleared retained message: nothing published for this scope.
+        }
+        let known: BTreeMap<ScopeCode, u64> = self
+            .chain
+            .iter()
+            .filter_map(|s| self.known_version(s).map(|v| (s.clone(), v)))
+            .collect();
+        let policy = Policy {
+            root: &self.root,
+            chain: &self.chain,
+            installed: &known,
+            now,
+            limits: Limits::default(),
+        };
+        match verify_manifest(payload, &policy) {
+            Ok((_, manifest)) if manifest.scope != scope => {
+                let reason =
+                    format!("a manifest for {} arrived on the topic of {scope}", manifest.scope);
+                self.event(
+                    link,
+                    Event::Refused { scope, version: Some(manifest.version), reason, at: now },
+                );
+            }
+            Ok((_, manifest)) => {
+                self.pending.insert(scope, (manifest, payload.to_vec()));
+                self.plan(link, now);
+            }
+            // The version we already have, delivered again on every (re)subscribe: the
+            // no-op sync, silent.
+            Err(VerifyError::Rollback { installed, offered, .. }) if installed == offered => {
+                self.with_status(|s| s.last_sync = Some(now));
+            }
+            Err(e) => {
+                let version = manifest_version(payload);
+                self.event(link, Event::Refused { scope, version, reason: e.to_string(), at: now });
+            }
+        }
+    }
+
+    /// Works out which blobs the pending manifests still need, checks the disk has room
+    /// for them, and queues them (device settings first: they carry the bandwidth cap).
+    fn plan(&mut self, link: &mut dyn Link, now: DateTime<Utc>) {
+        let mut seen: HashSet<&str> = self.inflight.keys().map(String::as_str).collect();
+        let mut missing: Vec<Entry> = Vec::new();
+        for (manifest, _) in self.pending.values() {
+            for e in &manifest.entries {
+                if seen.insert(&e.sha256) && !self.blobs().join(&e.sha256).exists() {
+                    missing.push(e.clone());
+                }
+            }
+        }
+        missing.sort_by_key(|e| (e.path != paths::DEVICE, e.path.clone()));
+        let need: u64 = missing
+            .iter()
+            .map(|e| e.size.saturating_sub(file_len(&self.partial(&e.sha256))))
+            .sum::<u64>()
+            + DISK_RESERVE;
+        let free = std::fs::create_dir_all(self.blobs())
+            .and_then(|_| fs4::available_space(&self.data_dir));
+        match free {
+            Ok(free) if free < need => {
+                let reason = format!("not enough disk space: {need} bytes needed, {free} free");
+                for (scope, (m, _)) in std::mem::take(&mut self.pending) {
+                    self.event(
+                        link,
+                        Event::Refused {
+                            scope,
+                            version: Some(m.version),
+                            reason: reason.clone(),
+                            at: now,
+                        },
+                    );
+                }
+                return;
+            }
+            Err(e) => self.with_status(|s| s.error(format!("checking free disk space: {e}"))),
+            Ok(_) => {}
+        }
+        self.queue = missing.into();
+        self.pump(link, Instant::now());
+    }
+
+    fn partial(&self, sha: &str) -> PathBuf {
+        self.blobs().join(format!("{sha}.partial"))
+    }
+
+    fn in_window(&self) -> bool {
+        in_window(&self.window, chrono::Local::now().time())
+    }
+
+    /// Starts transfers up to the window and sends the requests that are due.
+    fn pump(&mut self, link: &mut dyn Link, now: Instant) {
+        if !self.status.lock().map(|s| s.connected).unwrap_or(false) {
+            return;
+        }
+        if now < self.throttle_until || !self.in_window() {
+            return;
+        }
+        while self.inflight.len() < WINDOW {
+            let Some(entry) = self.queue.pop_front() else { break };
+            if let Err(e) = self.start(entry) {
+                self.with_status(|s| s.error(e));
+            }
+        }
+        let due: Vec<String> =
+            self.inflight.iter().filter(|(_, t)| t.needs_request).map(|(k, _)| k.clone()).collect();
+        for sha in due {
+            self.request(link, &sha, now);
+        }
+        if let Some(reason) = self.fatal.take() {
+            self.fail(link, reason);
+        }
+    }
+
+    fn start(&mut self, entry: Entry) -> Result<(), String> {
+        let blob = self.blobs().join(&entry.sha256);
+        if blob.exists() {
+            return Ok(());
+        }
+        let partial = self.partial(&entry.sha256);
+        let mut received = file_len(&partial);
+        if received > entry.size {
+            std::fs::remove_file(&partial)
+                .map_err(|e| format!("removing {}: {e}", partial.display()))?;
+            received = 0;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&partial)
+            .map_err(|e| format!("opening {}: {e}", partial.display()))?;
+        let sha = entry.sha256.clone();
+        let t = Transfer {
+            entry,
+            file,
+            received,
+            asked_until: received,
+            last_activity: Instant::now(),
+            needs_request: true,
+            retries: 0,
+        };
+        self.inflight.insert(sha.clone(), t);
+        if received == self.inflight[&sha].entry.size {
+            self.complete(&sha);
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, link: &mut dyn Link, sha: &str, now: Instant) {
+        let Some(t) = self.inflight.get_mut(sha) else { return };
+        let len = (t.entry.size - t.received).min(REQUEST_LEN);
+        t.asked_until = t.received + len;
+        t.needs_request = false;
+        t.last_activity = now;
+        let req = BlobRequest {
+            device: self.device.clone(),
+            sha256: sha.to_string(),
+            offset: t.received,
+            len,
+        };
+        let Ok(bytes) = serde_json::to_vec(&req) else { return };
+        let n = bytes.len() as u64;
+        self.send(|l| l.publish(&topic::blob_get(), bytes, false), link);
+        self.with_status(|s| s.bytes_sent += n);
+    }
+
+    fn on_chunk(&mut self, link: &mut dyn Link, payload: &[u8]) {
+        let Ok((header, data)) = protocol::decode_chunk(payload) else {
+            self.with_status(|s| s.error("a malformed blob chunk arrived".into()));
+            return;
+        };
+        let now = Instant::now();
+        if let Some(err) = header.error {
+            if self.inflight.remove(&header.sha256).is_some() {
+                self.fail(link, format!("the server cannot send blob {}: {err}", header.sha256));
+            }
+            return;
+        }
+        let Some(t) = self.inflight.get_mut(&header.sha256) else { return };
+        // A duplicate after a re-request, or a chunk after a lost one: only the chunk
+        // that continues the file is written; the rest is asked for again on stall.
+        if header.offset != t.received || t.received + data.len() as u64 > t.entry.size {
+            return;
+        }
+        if let Err(e) = t.file.write_all(data) {
+            let msg = format!("writing blob {}: {e}", header.sha256);
+            self.inflight.remove(&header.sha256);
+            self.fail(link, msg);
+            return;
+        }
+        t.received += data.len() as u64;
+        t.last_activity = now;
+        let (received, size, asked) = (t.received, t.entry.size, t.asked_until);
+        let n = data.len() as u64;
+        self.with_status(|s| s.blob_bytes += n);
+        if self.cap > 0 {
+            let start = self.throttle_until.max(now);
+            self.throttle_until = start + Duration::from_secs_f64(n as f64 / self.cap as f64);
+        }
+        let sha = header.sha256;
+        if received == size {
+            self.complete(&sha);
+        } else if received >= asked {
+            if let Some(t) = self.inflight.get_mut(&sha) {
+                t.needs_request = true;
+            }
+        }
+        self.pump(link, now);
+    }
+
+    /// A blob's last byte arrived: check its hash and move it into the cache.
+    fn complete(&mut self, sha: &str) {
+        let Some(mut t) = self.inflight.remove(sha) else { return };
+        let partial = self.partial(sha);
+        let result = t.file.sync_all().map_err(|e| e.to_string()).and_then(|_| {
+            verify_blob_file(&t.entry, &partial).map_err(|e| e.to_string())?;
+            std::fs::rename(&partial, self.blobs().join(sha)).map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(()) => {
+                if t.entry.path == paths::DEVICE {
+                    if let Some(s) = read_json::<DeviceSettings>(&self.blobs().join(sha)) {
+                        self.apply_settings(&s);
+                    }
+                }
+            }
+            Err(e) => {
+                // Bad bytes (a corrupt partial file, a lying server): start the blob over,
+                // once or twice, before giving up on this sync.
+                let _ = std::fs::remove_file(&partial);
+                self.with_status(|s| {
+                    s.error(format!("blob {} ({}) failed its check: {e}", sha, t.entry.path))
+                });
+                if t.retries < 2 {
+                    t.retries += 1;
+                    t.received = 0;
+                    t.asked_until = 0;
+                    t.needs_request = true;
+                    if let Ok(f) = OpenOptions::new().create(true).append(true).open(&partial) {
+                        t.file = f;
+                        self.inflight.insert(sha.to_string(), t);
+                    }
+                } else {
+                    self.fatal = Some(format!(
+                        "blob {} ({}) failed its check three times: {e}",
+                        sha, t.entry.path
+                    ));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, link: &mut dyn Link, reason: String) {
+        self.queue.clear();
+        self.inflight.clear();
+        let now = Utc::now();
+        for (scope, (m, _)) in std::mem::take(&mut self.pending) {
+            self.event(
+                link,
+                Event::Refused { scope, version: Some(m.version), reason: reason.clone(), at: now },
+            );
+        }
+    }
+
+    /// The activation to run, when every blob of the pending manifests is in the cache.
+    pub fn take_activation(&mut self) -> Option<ActivationJob> {
+        if self.activating
+            || self.pending.is_empty()
+            || !self.queue.is_empty()
+            || !self.inflight.is_empty()
+        {
+            return None;
+        }
+        let all_there = self
+            .pending
+            .values()
+            .all(|(m, _)| m.entries.iter().all(|e| self.blobs().join(&e.sha256).exists()));
+        if !all_there {
+            return None;
+        }
+        self.activating = true;
+        let manifests = self
+            .pending
+            .iter()
+            .map(|(s, (m, bytes))| (s.clone(), m.version, bytes.clone()))
+            .collect();
+        Some(ActivationJob { manifests })
+    }
+
+    /// The outcome of a job from [`Engine::take_activation`]: on success, the device
+    /// settings of the new content.
+    pub fn on_activated(
+        &mut self,
+        link: &mut dyn Link,
+        job: &ActivationJob,
+        result: Result<Option<DeviceSettings>, String>,
+    ) {
+        self.activating = false;
+        let now = Utc::now();
+        let bytes = self.status.lock().map(|s| s.blob_bytes).unwrap_or(0);
+        for (scope, version, _) in &job.manifests {
+            if self.pending.get(scope).map(|(m, _)| m.version) == Some(*version) {
+                self.pending.remove(scope);
+            }
+            let event = match &result {
+                Ok(_) => {
+                    self.installed.insert(scope.clone(), *version);
+                    Event::Applied { scope: scope.clone(), version: *version, bytes, at: now }
+                }
+                Err(reason) => Event::Refused {
+                    scope: scope.clone(),
+                    version: Some(*version),
+                    reason: format!("activation failed: {reason}"),
+                    at: now,
+                },
+            };
+            self.event(link, event);
+        }
+        self.publish_versions();
+        self.with_status(|s| s.last_sync = Some(now));
+        if let Ok(Some(settings)) = &result {
+            self.apply_settings(settings);
+        }
+        if !self.pending.is_empty() {
+            self.plan(link, now);
+        }
+    }
+
+    /// Every second or so: ask again for stalled transfers, send requests the bandwidth
+    /// cap held back, start transfers when the download window opens.
+    pub fn on_tick(&mut self, link: &mut dyn Link, now: Instant) {
+        for t in self.inflight.values_mut() {
+            if !t.needs_request && now.duration_since(t.last_activity) > STALL {
+                t.needs_request = true;
+            }
+        }
+        self.pump(link, now);
+    }
+
+    fn on_command(&mut self, link: &mut dyn Link, payload: &[u8], now: DateTime<Utc>) {
+        let checked = protocol::verify_command(
+            payload,
+            &self.root.keys,
+            self.root.threshold,
+            &self.device,
+            &self.chain,
+            now,
+        );
+        let cmd: Command = match checked {
+            Ok(c) => c,
+            Err(protocol::CommandError::NotForMe { .. }) => return,
+            Err(e) => {
+                let reason = e.to_string();
+                self.event(link, Event::CommandRefused { reason: reason.clone(), at: now });
+                let id = command_id(payload);
+                self.publish_json(
+                    link,
+                    "cmd/ack",
+                    &Ack { id, device: self.device.clone(), ok: false, result: reason },
+                );
+                return;
+            }
+        };
+        if !self.done_commands.insert(cmd.id.clone()) {
+            return; // Delivered twice (QoS 1): acted on once.
+        }
+        let (ok, result) = match &cmd.action {
+            Action::Resync => {
+                self.resync(link);
+                (true, "resync started".to_string())
+            }
+            action => match &self.ui {
+                Some(ui)
+                    if ui
+                        .send(UiCommand { id: cmd.id.clone(), action: action.clone() })
+                        .is_ok() =>
+                {
+                    (true, "handed to the kiosk UI".to_string())
+                }
+                _ => (false, "no UI is running to carry this out".to_string()),
+            },
+        };
+        self.publish_json(
+            link,
+            "cmd/ack",
+            &Ack { id: cmd.id, device: self.device.clone(), ok, result },
+        );
+    }
+
+    fn apply_settings(&mut self, s: &DeviceSettings) {
+        self.cap = u64::from(s.bandwidth_kbps) * 1024;
+        self.window = s.download_window.clone();
+        let interval = s.health_interval_seconds;
+        self.with_status(|st| st.health_interval_seconds = interval);
+    }
+
+    /// Replaces the trusted root (after an install pinned a rotated one).
+    pub fn set_root(&mut self, root: Root) {
+        self.root = root;
+    }
+
+    /// Bytes of blob data still to fetch, for the status and tests.
+    pub fn remaining(&self) -> u64 {
+        self.queue.iter().map(|e| e.size).sum::<u64>()
+            + self.inflight.values().map(|t| t.entry.size - t.received).sum::<u64>()
+    }
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn manifest_version(envelope: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct V {
+        version: u64,
+    }
+    let env: crate::bundle::format::Envelope = serde_json::from_slice(envelope).ok()?;
+    serde_json::from_str::<V>(&env.payload).ok().map(|v| v.version)
+}
+
+fn command_id(payload: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_slice::<crate::bundle::format::Envelope>(payload)
+        .ok()
+        .and_then(|e| serde_json::from_str::<Id>(&e.payload).ok())
+        .map(|i| i.id)
+        .unwrap_or_default()
+}
+
+/// Whether `t` falls in a `HH:MM-HH:MM` window (which may wrap past midnight); an empty
+/// or unreadable window means any time, so a typo never stops updates for good.
+pub fn in_window(window: &str, t: chrono::NaiveTime) -> bool {
+    let parse = |s: &str| chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M").ok();
+    let Some((a, b)) = window.split_once('-') else { return true };
+    let (Some(a), Some(b)) = (parse(a), parse(b)) else { return true };
+    if a <= b {
+        a <= t && t < b
+    } else {
+        t >= a || t < b
+    }
+}

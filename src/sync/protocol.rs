@@ -1,0 +1,296 @@
+//! The MQTT protocol between kiosks and the city: topic names and payloads, as plain data
+//! with no IO, shared by the kiosk's sync engine and content-sync. docs/PROTOCOL.md is the
+//! prose version of this file; keep the two in step.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::bundle::format::Envelope;
+use crate::content::ScopeCode;
+
+/// Every topic starts with this prefix; the version lets a future protocol run beside it.
+pub const PREFIX: &str = "zwgk/v1";
+
+/// Largest blob bytes in one chunk message. Mosquitto's default limit is far higher, but
+/// clustered brokers often cap packets at 64–256 KiB, and small chunks make a resumed
+/// transfer lose little.
+pub const MAX_CHUNK: usize = 64 * 1024;
+
+/// The shared-subscription group `content-sync serve` workers join, so several of them
+/// split the blob requests between them.
+pub const SERVE_SHARE: &str = "$share/serve/zwgk/v1/blob/get";
+
+/// Retained payloads of the state topic.
+pub const ONLINE: &[u8] = b"online";
+pub const OFFLINE: &[u8] = b"offline";
+
+/// Topic names. Device ids and scope codes must not contain `/`, `+` or `#`; see
+/// [`is_topic_safe`].
+pub mod topic {
+    use super::PREFIX;
+    use crate::content::ScopeCode;
+
+    /// Retained signed manifest envelope of one scope (city → kiosks).
+    pub fn manifest(scope: &ScopeCode) -> String {
+        format!("{PREFIX}/content/{scope}/manifest")
+    }
+    /// Signed remote commands for every kiosk in a scope (city → kiosks, not retained).
+    pub fn scope_cmd(scope: &ScopeCode) -> String {
+        format!("{PREFIX}/content/{scope}/cmd")
+    }
+    /// Blob requests (kiosks → city).
+    pub fn blob_get() -> String {
+        format!("{PREFIX}/blob/get")
+    }
+    /// One device's topic: `zwgk/v1/dev/{device}/{leaf}`; leaf is `blob`, `state`,
+    /// `health`, `usage`, `event`, `cmd`, `cmd/ack`, `submit` or `receipt`.
+    pub fn dev(device: &str, leaf: &str) -> String {
+        format!("{PREFIX}/dev/{device}/{leaf}")
+    }
+    /// Parses `zwgk/v1/content/{scope}/manifest` back into its scope.
+    pub fn manifest_scope(topic: &str) -> Option<ScopeCode> {
+        let rest = topic.strip_prefix(PREFIX)?.strip_prefix("/content/")?;
+        ScopeCode::parse(rest.strip_suffix("/manifest")?).ok()
+    }
+    /// Parses `zwgk/v1/dev/{device}/cmd/ack` back into its device.
+    pub fn ack_device(topic: &str) -> Option<&str> {
+        topic.strip_prefix(PREFIX)?.strip_prefix("/dev/")?.strip_suffix("/cmd/ack")
+    }
+}
+
+/// Whether a device id can be used inside a topic (and as a certificate CN).
+pub fn is_topic_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// A kiosk asks for `len` bytes of blob `sha256` starting at `offset`. Published on
+/// [`topic::blob_get`] as JSON; answered with chunks on `dev/{device}/blob`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRequest {
+    pub device: String,
+    pub sha256: String,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The JSON header of a chunk message. The message is
+/// `[u16 big-endian header length][header JSON][data bytes]`: binary data, because base64
+/// would add a third to every transfer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkHeader {
+    pub sha256: String,
+    pub offset: u64,
+    /// The whole blob's size, so a kiosk can tell a short blob from a lost chunk.
+    pub total: u64,
+    /// Set when the server cannot serve the blob (unknown hash, bad range); no data follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ChunkError {
+    #[error("chunk message is shorter than its header")]
+    Short,
+    #[error("chunk header is not valid JSON: {0}")]
+    Header(String),
+}
+
+/// Builds a chunk message.
+pub fn encode_chunk(header: &ChunkHeader, data: &[u8]) -> Vec<u8> {
+    // A header is a hash, two numbers and maybe a short error: always far below 64 KiB.
+    let head = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(2 + head.len() + data.len());
+    out.extend_from_slice(&(head.len() as u16).to_be_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(data);
+    out
+}
+
+/// Splits a chunk message into its header and data.
+pub fn decode_chunk(msg: &[u8]) -> Result<(ChunkHeader, &[u8]), ChunkError> {
+    let len_bytes: [u8; 2] =
+        msg.get(..2).and_then(|b| b.try_into().ok()).ok_or(ChunkError::Short)?;
+    let len = u16::from_be_bytes(len_bytes) as usize;
+    let head = msg.get(2..2 + len).ok_or(ChunkError::Short)?;
+    let header = serde_json::from_slice(head).map_err(|e| ChunkError::Header(e.to_string()))?;
+    Ok((header, &msg[2 + len..]))
+}
+
+/// The outcome of one sync, published on `dev/{device}/event`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A new version of a scope was verified, fetched and activated.
+    Applied { scope: ScopeCode, version: u64, bytes: u64, at: DateTime<Utc> },
+    /// A manifest (or its blobs) was refused; the kiosk keeps serving what it had.
+    Refused { scope: ScopeCode, version: Option<u64>, reason: String, at: DateTime<Utc> },
+    /// A remote command was refused before being acted on.
+    CommandRefused { reason: String, at: DateTime<Utc> },
+}
+
+/// What the city may ask a kiosk to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Re-read the manifests and fetch whatever is new.
+    Resync,
+    /// Restart the kiosk application.
+    Restart,
+    /// Take a screenshot and upload it.
+    Screenshot,
+    /// Show an announcement now.
+    Announce {
+        text: String,
+        #[serde(default)]
+        seconds: u32,
+    },
+    /// Change one local device setting.
+    SetSetting { key: String, value: String },
+}
+
+/// Who a command is for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Device(String),
+    Scope(ScopeCode),
+}
+
+/// A remote command, carried as the payload of an [`Envelope`] signed by the city's root
+/// keys. The id lets the city match acks; the expiry stops a replay days later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: String,
+    pub target: Target,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// A kiosk's answer to a command, on `dev/{device}/cmd/ack`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The command's id, or empty when the command could not even be read.
+    pub id: String,
+    pub device: String,
+    pub ok: bool,
+    pub result: String,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("command is not a signed envelope: {0}")]
+    Malformed(String),
+    #[error("command is not signed by enough trusted root keys ({valid} of {threshold})")]
+    Unsigned { valid: usize, threshold: usize },
+    #[error("command {id} expired at {expires}")]
+    Expired { id: String, expires: DateTime<Utc> },
+    #[error("command {id} is for another device or scope")]
+    NotForMe { id: String },
+}
+
+/// Checks a command envelope: signed by `threshold` of the `trusted` root keys, not
+/// expired at `now`, and addressed to this device or a scope of its chain.
+pub fn verify_command(
+    bytes: &[u8],
+    trusted: &[String],
+    threshold: usize,
+    device: &str,
+    chain: &[ScopeCode],
+    now: DateTime<Utc>,
+) -> Result<Command, CommandError> {
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| CommandError::Malformed(e.to_string()))?;
+    let valid = env.valid_signers(trusted).len();
+    if valid < threshold.max(1) {
+        return Err(CommandError::Unsigned { valid, threshold });
+    }
+    let cmd: Command =
+        serde_json::from_str(&env.payload).map_err(|e| CommandError::Malformed(e.to_string()))?;
+    if cmd.expires <= now {
+        return Err(CommandError::Expired { id: cmd.id, expires: cmd.expires });
+    }
+    let mine = match &cmd.target {
+        Target::Device(d) => d == device,
+        Target::Scope(s) => chain.contains(s),
+    };
+    if !mine {
+        return Err(CommandError::NotForMe { id: cmd.id });
+    }
+    Ok(cmd)
+}
+
+/// Periodic device health, on `dev/{device}/health`. No personal data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub device: String,
+    pub app_version: String,
+    pub at: DateTime<Utc>,
+    pub uptime_seconds: u64,
+    /// Whole-machine CPU use since the previous report, in percent.
+    pub cpu_percent: f32,
+    pub mem_total_kb: u64,
+    pub mem_available_kb: u64,
+    pub disk_total_bytes: u64,
+    pub disk_available_bytes: u64,
+    /// The hottest thermal zone, where the board has a sensor.
+    pub temperature_c: Option<f32>,
+    /// Activated manifest version per scope of the chain.
+    pub content: Vec<ScopeVersion>,
+    pub last_sync: Option<DateTime<Utc>>,
+    pub connected: bool,
+    pub touches: u64,
+    /// A checksum of the last rendered frame, as reported by the UI (black-screen check:
+    /// the city compares it with the known checksum of an all-black frame).
+    pub frame_checksum: Option<String>,
+    pub recent_errors: Vec<String>,
+}
+
+/// One scope's content version on a kiosk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeVersion {
+    pub scope: ScopeCode,
+    pub version: u64,
+}
+
+/// Usage counted over one health interval, on `dev/{device}/usage`. Counters only: no
+/// query text, no person.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub device: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub searches: u64,
+    /// Item id → views in this interval.
+    pub item_views: std::collections::BTreeMap<String, u64>,
+    /// Function name → uses in this interval.
+    pub functions: std::collections::BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_round_trips_and_a_truncated_one_is_refused() {
+        let header =
+            ChunkHeader { sha256: "ab".repeat(32), offset: 65536, total: 70000, error: None };
+        let msg = encode_chunk(&header, b"data");
+        let (back, data) = decode_chunk(&msg).expect("valid chunk");
+        assert_eq!(back, header);
+        assert_eq!(data, b"data");
+        assert_eq!(decode_chunk(&msg[..5]), Err(ChunkError::Short));
+    }
+
+    #[test]
+    fn topics_parse_back() {
+        let scope = ScopeCode::parse("430182-001").expect("valid");
+        assert_eq!(topic::manifest_scope(&topic::manifest(&scope)), Some(scope));
+        assert_eq!(topic::ack_device(&topic::dev("k-1", "cmd/ack")), Some("k-1"));
+        assert!(!is_topic_safe("a/b") && !is_topic_safe("+") && is_topic_safe("hall-01"));
+    }
+}
