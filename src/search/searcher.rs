@@ -2,7 +2,8 @@
 //! facet counts, snippets and suggestions, over an index opened read-only.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +37,8 @@ const MAX_QUERY_CHARS: usize = 64;
 const MAX_SEGMENTATIONS: usize = 4;
 /// Synonym variants of one term at most.
 const MAX_VARIANTS: usize = 16;
+/// Key terms a pinyin prefix expands to at most.
+const MAX_LEXICON_PREFIX: usize = 8;
 
 /// One search: the text a resident typed, the filters they chose, and the page wanted.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -139,7 +142,7 @@ struct Inner {
     /// Normalised synonym groups.
     synonyms: Vec<Vec<String>>,
     /// Full pinyin or initials → normalised key terms.
-    lexicon: HashMap<String, Vec<String>>,
+    lexicon: BTreeMap<String, Vec<String>>,
     titles: Vec<SuggestEntry>,
 }
 
@@ -244,7 +247,7 @@ impl Searcher {
             })
             .filter(|g| g.len() > 1)
             .collect();
-        let mut lexicon: HashMap<String, Vec<String>> = HashMap::new();
+        let mut lexicon: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for term in &meta.lexicon {
             let key = index::title_key(term);
             let (full, init) = pinyin_of(&key);
@@ -301,15 +304,35 @@ impl Searcher {
     fn plan_term(&self, term: &str) -> TermPlan {
         let mut plan = TermPlan { primary: vec![term.to_string()], ..TermPlan::default() };
         if term.bytes().all(|b| b.is_ascii_lowercase()) {
-            if let Some(terms) = self.inner.lexicon.get(term) {
-                plan.primary.extend(terms.iter().cloned());
+            // Whole pinyin or initials of a key term, or (from four letters on, as residents
+            // stop typing once they think it is enough) the start of its pinyin.
+            let spelled = self
+                .inner
+                .lexicon
+                .range::<str, _>((Bound::Included(term), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(term));
+            // A prefix is a guess, so it counts like a synonym: it never makes an exact title.
+            for (k, terms) in spelled.take(MAX_LEXICON_PREFIX) {
+                let list = if k == term {
+                    &mut plan.primary
+                } else if term.len() >= 4 {
+                    &mut plan.synonyms
+                } else {
+                    continue;
+                };
+                for t in terms {
+                    if !list.contains(t) {
+                        list.push(t.clone());
+                    }
+                }
             }
             plan.pinyin = segment_pinyin(term, MAX_SEGMENTATIONS);
             if (2..=8).contains(&term.len()) {
                 plan.initials = Some(term.chars().map(|c| c.to_string()).collect());
             }
         }
-        for p in &plan.primary {
+        let bases: Vec<String> = plan.primary.iter().chain(&plan.synonyms).cloned().collect();
+        for p in &bases {
             for group in &self.inner.synonyms {
                 for g in group.iter().filter(|g| p.contains(String::as_str(g))) {
                     for other in group.iter().filter(|o| *o != g) {
@@ -506,10 +529,12 @@ impl Searcher {
                         }
                         let score = main.score();
                         let key = RankKey {
+                            tier: tier_of(matched),
                             matched,
                             in_force: validity_from_code(validity).in_force(),
+                            kind: kind_priority(kind_from_code(kind)),
                             // Scores this close are "otherwise equal": the newer wins.
-                            bucket: (score * 2.0).round() as i64,
+                            bucket: score.round() as i64,
                             date: date.unwrap_or(i64::MIN),
                             score: OrdF32(score),
                             addr: Reverse((seg_ord as u32, doc)),
@@ -632,15 +657,46 @@ impl Searcher {
     }
 }
 
-/// Orders hits: match tier, then in force, then score bucket, then newer, then exact score.
+/// Orders hits: match tier, then in force, then kind, then score bucket, then newer, then
+/// exact score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RankKey {
-    matched: Match,
+    tier: u8,
     in_force: bool,
+    kind: u8,
     bucket: i64,
     date: i64,
     score: OrdF32,
     addr: Reverse<(u32, DocId)>,
+    /// Last, and after the unique address: reported, not ordered by.
+    matched: Match,
+}
+
+/// The admin's synonyms mean the same thing to residents, so a title that contains a
+/// synonym ranks with titles that contain the query; kind and score decide between them.
+fn tier_of(m: Match) -> u8 {
+    match m {
+        Match::ExactTitle => 3,
+        Match::Title | Match::TitleSynonym => 2,
+        Match::Text => 1,
+        Match::Related => 0,
+    }
+}
+
+/// Among equally good matches, what a resident at a hall most likely came for: how to get
+/// something done, then the rules, answers, places and online services, then explanations
+/// and news; the disclosure catalogue (an inventory for the admin and inspectors) last.
+fn kind_priority(kind: Kind) -> u8 {
+    match kind {
+        Kind::Guide => 8,
+        Kind::Policy => 7,
+        Kind::Faq => 6,
+        Kind::Office | Kind::QrLink => 5,
+        Kind::Interpretation => 4,
+        Kind::Notice => 3,
+        Kind::Gazette => 2,
+        Kind::Catalog => 1,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
