@@ -12,7 +12,7 @@
 //! syllable (`sheb`, `zhon`). An apostrophe forces a split (`xi'an`); `v` is ü (`lv` 绿), and
 //! `lue`/`nue` are accepted for lüe/nüe; with [`Fuzzy`] rules (opt-in, for residents who do
 //! not tell z/zh, n/l or an/ang apart) the other spelling of a syllable is tried as well.
-//! Each split is looked up under the first letters of its tokens (see [`lexicon`]), and the
+//! Each split is looked up under the first letters of its tokens (see `lexicon.rs`), and the
 //! search stops as soon as no entry starts that way, so a keystroke costs well under a
 //! millisecond in a release build.
 //!
