@@ -27,7 +27,7 @@ use kiosk::bundle::{write_bundle, write_root, BundleMeta};
 
 pub use error::{At, SourceError, SourceErrorKind, SourceErrors};
 pub use report::{diff_report, inspect_report, verify_bundle, VerifyBundleError};
-pub use source::{load_settings, load_source, load_source_with_progress, SourceSettings};
+pub use source::{load_settings, load_source, load_source_with_progress, Loaded, SourceSettings};
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {

@@ -106,6 +106,9 @@ const TOP_LEVEL: &[&str] = &[
     "files",
 ];
 
+/// One scope's content and the files it refers to, as (`files/<name>`, bytes) sorted by name.
+pub type Loaded = (ScopeContent, Vec<(String, Vec<u8>)>);
+
 /// Reads only `bundle.toml` of a source folder.
 pub fn load_settings(dir: &Path) -> Result<SourceSettings, SourceErrors> {
     let mut l = Loader::new(dir)?;
@@ -119,7 +122,7 @@ pub fn load_settings(dir: &Path) -> Result<SourceSettings, SourceErrors> {
 /// Reads a source folder into one scope's content and the files it refers to, as
 /// (`files/<name>`, bytes) sorted by name. Every problem is collected; any problem means
 /// `Err` with all of them.
-pub fn load_source(dir: &Path) -> Result<(ScopeContent, Vec<(String, Vec<u8>)>), SourceErrors> {
+pub fn load_source(dir: &Path) -> Result<Loaded, SourceErrors> {
     load_source_with_progress(dir, &ProgressBar::hidden())
 }
 
@@ -127,15 +130,11 @@ pub fn load_source(dir: &Path) -> Result<(ScopeContent, Vec<(String, Vec<u8>)>),
 pub fn load_source_with_progress(
     dir: &Path,
     progress: &ProgressBar,
-) -> Result<(ScopeContent, Vec<(String, Vec<u8>)>), SourceErrors> {
+) -> Result<Loaded, SourceErrors> {
     load_depth(dir, progress, 0)
 }
 
-fn load_depth(
-    dir: &Path,
-    progress: &ProgressBar,
-    depth: usize,
-) -> Result<(ScopeContent, Vec<(String, Vec<u8>)>), SourceErrors> {
+fn load_depth(dir: &Path, progress: &ProgressBar, depth: usize) -> Result<Loaded, SourceErrors> {
     let mut l = Loader::new(dir)?;
     l.check_top_level();
     let settings = l.settings();
