@@ -185,6 +185,8 @@ pub struct InstalledScope {
     pub expires: DateTime<Utc>,
     /// SHA-256 of the manifest file as received.
     pub manifest_sha256: String,
+    /// Whether this is the embedded demo's manifest.
+    pub demo: bool,
 }
 
 /// The content version a kiosk is serving: an immutable directory.
@@ -249,6 +251,7 @@ impl ContentVersion {
                 version: m.version,
                 expires: m.expires,
                 manifest_sha256: sha256_hex(bytes),
+                demo: super::embedded::is_demo_manifest(bytes),
             })
             .collect()
     }
@@ -434,6 +437,43 @@ fn variant_name(debug: &str) -> String {
     debug.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_string()
 }
 
+/// The root manifests are checked against now: the pinned `trust/root.json`, or before the
+/// first install the root that install will pin (the config's `trust_root`, else the
+/// embedded demo root). Rotations a bundle carries are applied by [`install`].
+pub fn trusted_root(config: &Config) -> Result<Root, InstallError> {
+    load_initial_root(config, &Limits::default()).map(|(root, _)| root)
+}
+
+/// The installed version of each scope that an offer verified by `root` is compared with
+/// (rollback): the current version's manifests in this kiosk's chain, leaving out demo
+/// manifests once a real root is pinned, because the first real bundle replaces the demo.
+pub fn installed_versions(config: &Config, root: &Root) -> BTreeMap<ScopeCode, u64> {
+    match current_version(&config.data_dir) {
+        Ok(Some(cur)) => counted_manifests(&cur, root, &config.scope.chain(), false)
+            .into_iter()
+            .map(|(scope, (_, m))| (scope, m.version))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn counted_manifests(
+    current: &ContentVersion,
+    root: &Root,
+    chain: &[ScopeCode],
+    embedded: bool,
+) -> BTreeMap<ScopeCode, (Vec<u8>, Manifest)> {
+    let drop_demo = !embedded && !super::embedded::is_demo_root(root);
+    current
+        .manifests
+        .iter()
+        .filter(|(bytes, m)| {
+            chain.contains(&m.scope) && !(drop_demo && super::embedded::is_demo_manifest(bytes))
+        })
+        .map(|(bytes, m)| (m.scope.clone(), (bytes.clone(), m.clone())))
+        .collect()
+}
+
 fn load_initial_root(
     config: &Config,
     limits: &Limits,
@@ -500,18 +540,10 @@ fn install_locked(
         path: data.join(CURRENT),
         source: io::Error::other(format!("{e:#}")),
     })?;
-    let drop_demo = !embedded && !super::embedded::is_demo_root(&root);
-    let mut kept: BTreeMap<ScopeCode, (Vec<u8>, Manifest)> = BTreeMap::new();
-    if let Some(cur) = &current {
-        for (bytes, m) in &cur.manifests {
-            if drop_demo && super::embedded::is_demo_manifest(bytes) {
-                continue;
-            }
-            if chain.contains(&m.scope) {
-                kept.insert(m.scope.clone(), (bytes.clone(), m.clone()));
-            }
-        }
-    }
+    let mut kept = match &current {
+        Some(cur) => counted_manifests(cur, &root, &chain, embedded),
+        None => BTreeMap::new(),
+    };
     let mut installed: BTreeMap<ScopeCode, u64> =
         kept.iter().map(|(s, (_, m))| (s.clone(), m.version)).collect();
 

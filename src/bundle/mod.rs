@@ -14,14 +14,15 @@ pub mod verify;
 pub mod write;
 
 pub use activate::{
-    current_version, install, install_dir, last_result, open_installed, previous_version, Applied, ContentVersion,
-    InstallError, InstallReport, InstalledScope, LastResult, Offer,
+    current_version, install, install_dir, installed_versions, last_result, open_installed,
+    previous_version, trusted_root, Applied, ContentVersion, InstallError, InstallReport,
+    InstalledScope, LastResult, Offer,
 };
 pub use verify::{
-    verify_blob_bytes, verify_blob_file, verify_blob_stream, verify_initial_root, verify_manifest, verify_rotation,
-    BlobCheck, Limits, Policy, VerifyError,
+    verify_blob_bytes, verify_blob_file, verify_blob_stream, verify_initial_root, verify_manifest,
+    verify_rotation, BlobCheck, Limits, Policy, VerifyError,
 };
 pub use write::{
-    build_manifest, content_entries, read_scope_content, rotation_path, write_bundle, write_root, BundleMeta, ReadError,
-    WriteError,
+    build_manifest, content_entries, read_scope_content, rotation_path, write_bundle, write_root,
+    BundleMeta, ReadError, WriteError,
 };

@@ -392,3 +392,55 @@ fn parse_root_payload(envelope: &Envelope) -> Result<Root, VerifyError> {
     }
     Ok(root)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn keys() -> (SigningKey, SigningKey, Vec<String>) {
+        let (a, b) = (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]));
+        let hexes = [&a, &b].iter().map(|k| hex::encode(k.verifying_key().as_bytes())).collect();
+        (a, b, hexes)
+    }
+
+    #[test]
+    fn a_threshold_of_two_needs_two_distinct_trusted_signers() -> Result<(), serde_json::Error> {
+        let (a, b, trusted) = keys();
+        let one = Envelope::sign(&"公告", &[&a])?;
+        assert!(matches!(
+            check_signatures(&one, &trusted, 2, "manifest"),
+            Err(VerifyError::NotEnoughSignatures { valid: 1, needed: 2, .. })
+        ));
+        // The same key twice still counts once.
+        let twice = Envelope::sign(&"公告", &[&a, &a])?;
+        assert!(check_signatures(&twice, &trusted, 2, "manifest").is_err());
+        let both = Envelope::sign(&"公告", &[&a, &b])?;
+        assert!(check_signatures(&both, &trusted, 2, "manifest").is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn an_envelope_without_signatures_is_refused() -> Result<(), serde_json::Error> {
+        let (_, _, trusted) = keys();
+        let none = Envelope::sign(&"公告", &[])?;
+        assert!(matches!(
+            check_signatures(&none, &trusted, 1, "manifest"),
+            Err(VerifyError::NotEnoughSignatures { valid: 0, .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_root_whose_threshold_exceeds_its_keys_is_malformed() -> Result<(), serde_json::Error> {
+        let (a, _, trusted) = keys();
+        let root =
+            Root { version: 1, expires: Utc::now(), keys: trusted[..1].to_vec(), threshold: 2 };
+        let bytes = serde_json::to_vec(&Envelope::sign(&root, &[&a])?)?;
+        assert!(matches!(
+            verify_initial_root(&bytes, &Limits::default()),
+            Err(VerifyError::Malformed { what: "root", .. })
+        ));
+        Ok(())
+    }
+}
