@@ -127,7 +127,7 @@ fn generated_articles(rng: &mut StdRng) -> Vec<Article> {
                 .collect(),
             status: "现行有效".into(),
             department: "行政法".into(),
-            published: NaiveDate::from_ymd_opt(2000 + (i % 24) as i32, 1, 1),
+            published: NaiveDate::from_ymd_opt(2000 + i % 24, 1, 1),
         })
         .collect()
 }

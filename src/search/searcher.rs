@@ -616,7 +616,7 @@ impl Searcher {
         facets.kinds.sort_by_key(|(_, n)| Reverse(*n));
         facets.validity.sort_by_key(|(_, n)| Reverse(*n));
         facets.domains.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        facets.years.sort_by(|a, b| b.0.cmp(&a.0));
+        facets.years.sort_by_key(|(y, _)| Reverse(*y));
         Ok(SearchResults { total, hits, facets })
     }
 
