@@ -141,6 +141,25 @@ fn fuzzy_readings_help_residents_who_do_not_tell_sounds_apart() {
 }
 
 #[test]
+fn the_preedit_shows_how_letters_are_read() {
+    assert_eq!(ime().spell("shebao"), "she'bao");
+    assert_eq!(ime().spell("xian"), "xian");
+    assert_eq!(ime().spell("xi'an"), "xi'an");
+    assert_eq!(ime().spell("changshashi"), "chang'sha'shi");
+    assert_eq!(ime().spell("sheb"), "she'b");
+    assert_eq!(ime().spell("sb"), "s'b");
+    assert_eq!(ime().spell("lvse"), "lv'se");
+    assert_eq!(ime().spell("ShiI"), "ShiI", "unreadable input is shown as typed");
+    assert_eq!(ime().spell(""), "");
+    let mut composer = Composer::new();
+    "wangxiaoming".chars().for_each(|c| assert!(composer.push(c)));
+    let cands = composer.candidates(ime(), 20);
+    let Some(wang) = cands.iter().find(|c| c.text == "王") else { panic!("{cands:?}") };
+    composer.choose(wang);
+    assert_eq!(composer.preedit_spelled(ime()), "王xiao'ming");
+}
+
+#[test]
 fn empty_and_garbage_input_give_nothing() {
     for input in
         ["", "'", "''", "123", "iii", "vvv", "u", "社保", "she bao", "ｓｈｅ", "\u{0}", "!@#"]

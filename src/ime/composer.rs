@@ -99,6 +99,12 @@ impl Composer {
         format!("{}{}", self.chosen, self.letters)
     }
 
+    /// The pre-edit with the letters split into syllables as the engine reads them
+    /// (`王xiao'ming`); see [`Ime::spell`].
+    pub fn preedit_spelled(&self, ime: &Ime) -> String {
+        format!("{}{}", self.chosen, ime.spell(&self.letters))
+    }
+
     /// The letters still to convert.
     pub fn letters(&self) -> &str {
         &self.letters

@@ -137,6 +137,49 @@ impl Ime {
         }
         out
     }
+
+    /// The input as it is read, syllables split by apostrophes (`shebao` → `she'bao`,
+    /// `xian` → `xian`, `sb` → `s'b`), for the pre-edit so a resident sees how their letters
+    /// are understood. Input that cannot be read (or is not pinyin) comes back unchanged.
+    pub fn spell(&self, input: &str) -> String {
+        if !input.bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'') {
+            return input.to_string();
+        }
+        let letters = input.to_ascii_lowercase();
+        let mut search = Search {
+            lex: &self.lex,
+            input: letters.as_bytes(),
+            limit: 0,
+            fuzzy: Fuzzy::default(),
+            best_from: Vec::new(),
+            tokens: Vec::new(),
+            hits: Vec::new(),
+        };
+        search.plan();
+        let mut out = String::with_capacity(input.len() + 8);
+        let mut pos = search.skip_apostrophes(0);
+        while pos < letters.len() {
+            let Some(cost) = search.best_from[pos] else {
+                out.push_str(&input[pos..]);
+                break;
+            };
+            // The longest first syllable among the cheapest splits: fang'an, not fan'gan.
+            let next = search.tokens_at(pos).into_iter().rev().find(|c| {
+                search.best_from[search.skip_apostrophes(c.end)]
+                    .is_some_and(|rest| rest.add(c.exact()) == cost)
+            });
+            let Some(next) = next else {
+                out.push_str(&input[pos..]);
+                break;
+            };
+            out.push_str(&input[pos..next.end]);
+            pos = search.skip_apostrophes(next.end);
+            if pos < letters.len() {
+                out.push('\'');
+            }
+        }
+        out
+    }
 }
 
 /// Pronunciations that many speakers do not tell apart (southern Mandarin, and many elderly
