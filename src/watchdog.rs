@@ -20,6 +20,8 @@
 //! use std::time::Duration;
 //! use kiosk::watchdog::Watchdog;
 //!
+//! // Pings start here. Until a heartbeat is registered they go out unconditionally: the
+//! // start-up (first content install) is bounded by TimeoutStartSec, as READY=1 is not sent.
 //! let watchdog = Watchdog::from_env();
 //! // Register before the threads start, so a thread that never starts also stops the pings.
 //! let ui_beat = watchdog.register("ui");
@@ -238,7 +240,7 @@ impl Watchdog {
 
     fn build(notifier: Option<Notifier>, interval: Option<Duration>) -> Watchdog {
         let interval = if notifier.is_some() { interval } else { None };
-        Watchdog {
+        let watchdog = Watchdog {
             shared: Arc::new(Shared {
                 notifier,
                 interval,
@@ -248,7 +250,12 @@ impl Watchdog {
                 pinger_started: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
             }),
-        }
+        };
+        // Pings start at once: with no heartbeat registered yet they go out unconditionally,
+        // so a slow start (the first content install on a slow box) is bounded by systemd's
+        // TimeoutStartSec, not cut short by WatchdogSec.
+        watchdog.start_pinger();
+        watchdog
     }
 
     /// Whether a service manager listens (`$NOTIFY_SOCKET` was set and usable).
@@ -270,9 +277,10 @@ impl Watchdog {
             .map_or(Duration::from_secs(1), |i| (i / 8).max(Duration::from_millis(10)))
     }
 
-    /// Registers a thread that must keep beating for the pings to continue, and starts the
-    /// pinger thread on the first registration. The heartbeat counts as fresh now, so the
-    /// thread has half of `WatchdogSec` to start beating.
+    /// Registers a thread that must keep beating for the pings to continue. The heartbeat
+    /// counts as fresh now, so the thread has half of `WatchdogSec` to start beating.
+    /// Register right before the thread's loop starts (and before any blocking start-up
+    /// work is done, if that work should count as a hang).
     pub fn register(&self, name: &str) -> Heartbeat {
         let beat = Arc::new(Beat {
             name: name.to_owned(),
@@ -280,7 +288,6 @@ impl Watchdog {
             retired: AtomicBool::new(false),
         });
         self.shared.beats.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&beat));
-        self.start_pinger();
         Heartbeat { beat, shared: Arc::clone(&self.shared) }
     }
 
@@ -348,10 +355,13 @@ impl Watchdog {
         // Four rounds per WatchdogSec: a healthy kiosk pings well before the deadline even
         // when one round is delayed by a busy machine.
         let period = (interval / 4).max(Duration::from_millis(10));
-        let this = self.clone();
-        let spawned = std::thread::Builder::new().name("watchdog".into()).spawn(move || loop {
-            this.tick();
-            std::thread::sleep(period);
+        // A weak handle, so the thread ends when the last Watchdog and Heartbeat are gone.
+        let shared = Arc::downgrade(&self.shared);
+        let spawned = std::thread::Builder::new().name("watchdog".into()).spawn(move || {
+            while let Some(shared) = shared.upgrade() {
+                Watchdog { shared }.tick();
+                std::thread::sleep(period);
+            }
         });
         if let Err(err) = spawned {
             // Without the pinger systemd restarts the kiosk after WatchdogSec, which is
@@ -444,6 +454,15 @@ mod tests {
         let msg = systemd.recv();
         assert_eq!(msg, "STATUS=syncing READY=1");
         assert_eq!(msg.lines().count(), 1);
+    }
+
+    #[test]
+    fn start_up_pings_before_any_heartbeat_exists() {
+        let systemd = FakeSystemd::new();
+        let _wd = systemd.watchdog(Some("400000"));
+        // Nothing registered yet (the kiosk is still installing its first content).
+        assert_eq!(systemd.recv(), "WATCHDOG=1");
+        assert_eq!(systemd.recv(), "WATCHDOG=1");
     }
 
     #[test]
