@@ -622,6 +622,13 @@ impl Kiosk {
     }
 }
 
+fn manifest_of(bundle: &Path) -> kiosk::bundle::format::Manifest {
+    let env: Envelope =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).expect("manifest"))
+            .expect("envelope");
+    serde_json::from_str(&env.payload).expect("manifest payload")
+}
+
 fn blob_sizes(bundle: &Path) -> u64 {
     std::fs::read_dir(bundle.join("blobs"))
         .expect("blobs")
@@ -658,4 +665,220 @@ fn a_published_bundle_is_applied_over_tls_and_found_by_search() {
     kiosk.wait_version(CITY, 2);
     assert_eq!(kiosk.search("优待证").first().map(String::as_str), Some("faq-00020"));
     assert!(kiosk.status().connected);
+}
+
+#[test]
+fn a_one_percent_change_fetches_only_the_changed_blobs() {
+    let broker = Broker::plain();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let serve = Serve::start(&broker, &store);
+    let b1 = bundle(
+        tmp.path(),
+        "v1",
+        &content(CITY, (0..200).map(|n| faq(n, 1)).collect()),
+        &[],
+        1,
+        &root_key(),
+    );
+    publish(&broker, &b1, &store);
+    let kiosk = Kiosk::start(&broker, "kiosk-delta", "430182");
+    kiosk.wait_version(CITY, 1);
+    let full = kiosk.status();
+    assert_eq!(full.blob_bytes, blob_sizes(&b1), "the first sync fetches every blob once");
+
+    // Two of 200 items change.
+    let items = (0..200).map(|n| faq(n, if n == 17 || n == 150 { 2 } else { 1 })).collect();
+    let b2 = bundle(tmp.path(), "v2", &content(CITY, items), &[], 2, &root_key());
+    publish(&broker, &b2, &store);
+    kiosk.wait_version(CITY, 2);
+    let old = manifest_of(&b1);
+    let new_blobs: Vec<_> = manifest_of(&b2)
+        .entries
+        .into_iter()
+        .filter(|e| old.entries.iter().all(|o| o.sha256 != e.sha256))
+        .collect();
+    assert_eq!(new_blobs.len(), 2);
+    let changed: u64 = new_blobs.iter().map(|e| e.size).sum();
+    let after = kiosk.status();
+    assert_eq!(
+        after.blob_bytes - full.blob_bytes,
+        changed,
+        "only the two changed items' blobs are fetched"
+    );
+    let manifest = std::fs::metadata(b2.join("manifest.json")).expect("manifest").len();
+    let moved = after.bytes_received - full.bytes_received;
+    // The manifest travels as a delta: the kiosk receives about the changed blobs, not
+    // the whole 200-entry manifest again (DESIGN.md budget: ≤ 2% of the full bundle).
+    assert!(moved * 50 <= blob_sizes(&b1) + manifest, "a 1% change moved {moved} bytes");
+    eprintln!(
+        "sync: full bundle {} B (blobs) + {} B (manifest); 1% change moved {} B received by the kiosk ({:.2}%), server sent {} B of chunks in all",
+        blob_sizes(&b1),
+        manifest,
+        moved,
+        100.0 * moved as f64 / (blob_sizes(&b1) + manifest) as f64,
+        serve.served.bytes.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn a_transfer_cut_by_a_broker_restart_resumes_where_it_stopped() {
+    let mut broker = Broker::plain();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let _serve = Serve::start(&broker, &store);
+    // A 6 MB gazette PDF under a 2 MB/s cap from the bundle's own device settings, so the
+    // transfer is still running when the broker goes down.
+    let pdf: Vec<u8> =
+        (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut c = content(CITY, vec![faq(1, 1)]);
+    c.device = Some(kiosk::content::DeviceSettings { bandwidth_kbps: 2000, ..Default::default() });
+    let b1 = bundle(tmp.path(), "v1", &c, &[("gazette-2026-01.pdf".into(), pdf)], 1, &root_key());
+    publish(&broker, &b1, &store);
+    let kiosk = Kiosk::start(&broker, "kiosk-resume", "430182");
+    wait_until("a megabyte to arrive", Duration::from_secs(30), || {
+        kiosk.status().blob_bytes > 1_000_000
+    });
+
+    broker.kill();
+    wait_until("the kiosk to notice", Duration::from_secs(30), || !kiosk.status().connected);
+    let before_restart = kiosk.status().blob_bytes;
+    assert!(before_restart < blob_sizes(&b1), "the transfer finished before the broker was killed");
+    broker.restart();
+
+    kiosk.wait_version(CITY, 1);
+    // Every byte was written exactly once: the transfer went on from its .partial file
+    // instead of starting the blob over.
+    assert_eq!(kiosk.status().blob_bytes, blob_sizes(&b1));
+}
+
+/// Reads lines from a `mosquitto_sub -v` child until one satisfies `want` or the deadline.
+fn read_until(
+    child: &mut Child,
+    timeout: Duration,
+    want: impl Fn(&str) -> bool + Send + 'static,
+) -> Option<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if want(&line) {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let found = rx.recv_timeout(timeout).ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    found
+}
+
+#[test]
+fn a_forged_manifest_is_refused_reported_and_the_old_content_kept() {
+    let broker = Broker::plain();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let _serve = Serve::start(&broker, &store);
+    let b1 = bundle(
+        tmp.path(),
+        "v1",
+        &content(CITY, (0..5).map(|n| faq(n, 1)).collect()),
+        &[],
+        1,
+        &root_key(),
+    );
+    publish(&broker, &b1, &store);
+    let kiosk = Kiosk::start(&broker, "kiosk-forged", "430182");
+    kiosk.wait_version(CITY, 1);
+
+    let mut events = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-forged/event", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let forged =
+        bundle(tmp.path(), "forged", &content(CITY, vec![faq(1, 9)]), &[], 9, &forger_key());
+    publish(&broker, &forged, &store);
+    let event = read_until(&mut events, Duration::from_secs(20), |l| l.contains("refused"))
+        .expect("a refused event");
+    assert!(event.contains("\"version\":9"), "{event}");
+    assert_eq!(kiosk.version(CITY), Some(1));
+    assert!(kiosk.status().last_error.is_some_and(|e| e.contains("manifest")));
+    assert!(
+        kiosk.search("常见问题1").contains(&"faq-00001".to_string()),
+        "the old content is still served"
+    );
+}
+
+#[test]
+fn commands_are_carried_out_only_when_signed_by_the_root() {
+    let broker = Broker::tls(&["city", "kiosk-cmd"]);
+    let kiosk = Kiosk::start(&broker, "kiosk-cmd", "430182-001");
+    let ui = kiosk.handle.take_ui_commands().expect("the UI command receiver");
+    wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let key = tmp.path().join("root.key");
+    std::fs::write(&key, hex::encode(root_key().to_bytes())).expect("key file");
+    let forged = tmp.path().join("forged.key");
+    std::fs::write(&forged, hex::encode(forger_key().to_bytes())).expect("key file");
+    let command = |target: &str, key: &Path, action: &[&str]| {
+        let mut args = vec!["command".to_string(), target.into()];
+        args.extend(action.iter().map(|a| a.to_string()));
+        args.extend([
+            "--sign-key".into(),
+            key.display().to_string(),
+            "--timeout".into(),
+            "10".into(),
+        ]);
+        args.extend(broker.args("city"));
+        content_sync(&args)
+    };
+
+    command("kiosk-cmd", &key, &["announce", "今日下午三点起暂停办理不动产登记"])
+        .expect("a signed command is acked ok");
+    let got = ui.recv_timeout(Duration::from_secs(5)).expect("the UI receives the announcement");
+    assert_eq!(
+        got.action,
+        kiosk::sync::protocol::Action::Announce {
+            text: "今日下午三点起暂停办理不动产登记".into(),
+            seconds: 60
+        }
+    );
+
+    let err = command("kiosk-cmd", &forged, &["restart"]).expect_err("a forged command must fail");
+    assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
+    assert!(ui.try_recv().is_err(), "a forged command reached the UI");
+
+    // A scope command reaches every kiosk under the scope.
+    command("430182", &key, &["resync"]).expect("a scope-wide resync is acked");
+}
+
+#[test]
+fn health_reports_carry_versions_and_touch_counts() {
+    let broker = Broker::plain();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let _serve = Serve::start(&broker, &store);
+    let mut c = content(CITY, vec![faq(1, 1)]);
+    c.device =
+        Some(kiosk::content::DeviceSettings { health_interval_seconds: 1, ..Default::default() });
+    let b1 = bundle(tmp.path(), "v1", &c, &[], 1, &root_key());
+    publish(&broker, &b1, &store);
+
+    let mut watch = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-health/health", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let telemetry: Arc<kiosk::sync::Telemetry> = Arc::default();
+    let kiosk = Kiosk::start_with(&broker, "kiosk-health", "430182", telemetry.clone());
+    kiosk.wait_version(CITY, 1);
+    for _ in 0..3 {
+        telemetry.touch();
+    }
+    telemetry.set_frame_checksum("9f2c".into());
+    let line = read_until(&mut watch, Duration::from_secs(20), |l| l.contains("\"touches\":3"))
+        .expect("a report with the touches");
+    let json = line.split_once(' ').map(|(_, j)| j).expect("topic and payload");
+    let report: kiosk::sync::protocol::Health =
+        serde_json::from_str(json).expect("a health report");
+    assert_eq!(report.content.first().map(|v| v.version), Some(1));
+    assert_eq!(report.frame_checksum.as_deref(), Some("9f2c"));
+    assert!(report.mem_total_kb > 0 && report.disk_total_bytes > 0 && report.connected);
 }

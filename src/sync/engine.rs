@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::protocol::{self, topic, Ack, Action, BlobRequest, Command, Event};
+use super::protocol::{self, topic, Ack, Action, BlobRequest, Command, Event, ManifestDelta};
 use super::status::SyncStatus;
-use crate::bundle::format::{paths, Entry, Manifest, Root};
+use crate::bundle::format::{paths, Entry, Envelope, Manifest, Root};
 use crate::bundle::verify::{verify_blob_file, verify_manifest, Limits, Policy, VerifyError};
 use crate::content::{DeviceSettings, ScopeCode};
 
@@ -71,6 +71,8 @@ pub struct EngineConfig {
     pub root: Root,
     /// The installed manifest version of each scope.
     pub installed: BTreeMap<ScopeCode, u64>,
+    /// The installed manifest envelopes (exact bytes), the base for manifest deltas.
+    pub installed_envelopes: BTreeMap<ScopeCode, Vec<u8>>,
     /// The installed device settings (bandwidth cap, download window, health interval).
     pub settings: Option<DeviceSettings>,
 }
@@ -81,6 +83,10 @@ pub struct Engine {
     data_dir: PathBuf,
     root: Root,
     installed: BTreeMap<ScopeCode, u64>,
+    /// The newest known envelope of each scope (installed or pending): deltas apply to it.
+    envelopes: BTreeMap<ScopeCode, Envelope>,
+    /// Scopes whose full manifest topic we are subscribed to (no usable delta base).
+    full: HashSet<ScopeCode>,
     /// Verified manifests newer than the installed ones, waiting for blobs or activation.
     pending: BTreeMap<ScopeCode, (Manifest, Vec<u8>)>,
     queue: VecDeque<Entry>,
@@ -109,6 +115,12 @@ impl Engine {
             data_dir: cfg.data_dir,
             root: cfg.root,
             installed: cfg.installed,
+            envelopes: cfg
+                .installed_envelopes
+                .iter()
+                .filter_map(|(s, b)| Some((s.clone(), serde_json::from_slice(b).ok()?)))
+                .collect(),
+            full: HashSet::new(),
             pending: BTreeMap::new(),
             queue: VecDeque::new(),
             inflight: HashMap::new(),
@@ -162,22 +174,97 @@ impl Engine {
         self.with_status(|s| s.connected = false);
     }
 
-    fn subscriptions(&self) -> Vec<String> {
-        let mut subs: Vec<String> = self.chain.iter().map(topic::manifest).collect();
+    fn subscriptions(&mut self) -> Vec<String> {
+        let mut subs: Vec<String> = self.chain.iter().map(topic::delta).collect();
+        for scope in &self.chain {
+            if !self.envelopes.contains_key(scope) {
+                self.full.insert(scope.clone());
+                subs.push(topic::manifest(scope));
+            }
+        }
         subs.extend(self.chain.iter().map(topic::scope_cmd));
         subs.push(topic::dev(&self.device, "blob"));
         subs.push(topic::dev(&self.device, "cmd"));
         subs
     }
 
-    /// "Resync now": subscribing again makes the broker send every retained manifest, and
-    /// a refused one is looked at afresh.
+    /// "Resync now": subscribing again makes the broker send every retained delta (and
+    /// full manifest where there is no base), and a refused one is looked at afresh.
     pub fn resync(&mut self, link: &mut dyn Link) {
         for scope in self.chain.clone() {
-            let t = topic::manifest(&scope);
-            self.send(|l| l.unsubscribe(&t), link);
+            let mut topics = vec![topic::delta(&scope)];
+            if !self.envelopes.contains_key(&scope) {
+                self.full.insert(scope.clone());
+                topics.push(topic::manifest(&scope));
+            }
+            for t in topics {
+                self.send(|l| l.unsubscribe(&t), link);
+                self.send(|l| l.subscribe(&t), link);
+            }
+        }
+    }
+
+    /// Asks for a scope's full manifest: its delta did not apply to what we have.
+    fn subscribe_full(&mut self, link: &mut dyn Link, scope: &ScopeCode) {
+        if self.full.insert(scope.clone()) {
+            let t = topic::manifest(scope);
             self.send(|l| l.subscribe(&t), link);
         }
+    }
+
+    fn on_delta(
+        &mut self,
+        link: &mut dyn Link,
+        scope: ScopeCode,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) {
+        if payload.is_empty() {
+            return;
+        }
+        let delta: ManifestDelta = match serde_json::from_slice(payload) {
+            Ok(d) => d,
+            Err(e) => {
+                self.with_status(|s| {
+                    s.error(format!("the manifest delta of {scope} is not valid: {e}"))
+                });
+                return self.subscribe_full(link, &scope);
+            }
+        };
+        if Some(delta.head.version) <= self.known_version(&scope) {
+            // Nothing newer: the no-op sync.
+            self.with_status(|s| s.last_sync = Some(now));
+            return;
+        }
+        let rebuilt = self
+            .envelopes
+            .get(&scope)
+            .and_then(|base| protocol::apply_delta(base, &delta))
+            .and_then(|env| serde_json::to_vec(&env).ok());
+        match rebuilt {
+            Some(bytes) if self.check(&bytes, now).is_ok() => {
+                self.on_manifest(link, scope, &bytes, now)
+            }
+            // Not from our base, or rebuilt bytes that do not verify: the full manifest
+            // decides, and is refused or accepted on its own.
+            _ => self.subscribe_full(link, &scope),
+        }
+    }
+
+    fn check(&self, payload: &[u8], now: DateTime<Utc>) -> Result<Manifest, VerifyError> {
+        let known: BTreeMap<ScopeCode, u64> = self
+            .chain
+            .iter()
+            .filter_map(|s| self.known_version(s).map(|v| (s.clone(), v)))
+            .collect();
+        let policy = Policy {
+            root: &self.root,
+            chain: &self.chain,
+            installed: &known,
+            now,
+            limits: Limits::default(),
+        };
+        verify_manifest(payload, &policy).map(|(_, m)| m)
     }
 
     fn send(&self, f: impl FnOnce(&mut dyn Link) -> anyhow::Result<()>, link: &mut dyn Link) {
@@ -213,8 +300,15 @@ impl Engine {
         now: DateTime<Utc>,
     ) {
         self.with_status(|s| s.bytes_received += payload.len() as u64);
-        if let Some(scope) = topic::manifest_scope(topic_name) {
-            self.on_manifest(link, scope, payload, now);
+        if let Some(scope) = topic::delta_scope(topic_name) {
+            self.on_delta(link, scope, payload, now);
+        } else if let Some(scope) = topic::manifest_scope(topic_name) {
+            self.on_manifest(link, scope.clone(), payload, now);
+            // Once there is a base, the small delta topic is enough.
+            if self.envelopes.contains_key(&scope) && self.full.remove(&scope) {
+                let t = topic::manifest(&scope);
+                self.send(|l| l.unsubscribe(&t), link);
+            }
         } else if topic_name == topic::dev(&self.device, "blob") {
             self.on_chunk(link, payload);
         } else if topic_name == topic::dev(&self.device, "cmd") || topic_name.ends_with("/cmd") {
@@ -238,20 +332,8 @@ impl Engine {
         if payload.is_empty() {
             return; // A cleared retained message: nothing published for this scope.
         }
-        let known: BTreeMap<ScopeCode, u64> = self
-            .chain
-            .iter()
-            .filter_map(|s| self.known_version(s).map(|v| (s.clone(), v)))
-            .collect();
-        let policy = Policy {
-            root: &self.root,
-            chain: &self.chain,
-            installed: &known,
-            now,
-            limits: Limits::default(),
-        };
-        match verify_manifest(payload, &policy) {
-            Ok((_, manifest)) if manifest.scope != scope => {
+        match self.check(payload, now) {
+            Ok(manifest) if manifest.scope != scope => {
                 let reason =
                     format!("a manifest for {} arrived on the topic of {scope}", manifest.scope);
                 self.event(
@@ -259,7 +341,10 @@ impl Engine {
                     Event::Refused { scope, version: Some(manifest.version), reason, at: now },
                 );
             }
-            Ok((_, manifest)) => {
+            Ok(manifest) => {
+                if let Ok(env) = serde_json::from_slice(payload) {
+                    self.envelopes.insert(scope.clone(), env);
+                }
                 self.pending.insert(scope, (manifest, payload.to_vec()));
                 self.plan(link, now);
             }

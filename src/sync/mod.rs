@@ -164,30 +164,33 @@ fn trusted_root(config: &Config) -> anyhow::Result<Root> {
     Ok(crate::bundle::verify_initial_root(&bytes, &crate::bundle::Limits::default())?)
 }
 
-/// The installed scope versions and device settings. Demo manifests do not count once a
+/// The installed scope versions, manifest envelopes and device settings. Demo manifests do not count once a
 /// real root is pinned, as the installer replaces the demo with the first real bundle.
-fn installed(config: &Config, root: &Root) -> (BTreeMap<ScopeCode, u64>, Option<DeviceSettings>) {
-    let Ok(Some(current)) = crate::bundle::current_version(&config.data_dir) else {
-        return (BTreeMap::new(), None);
-    };
+fn installed(config: &Config, root: &Root) -> Installed {
+    let mut out = Installed::default();
+    let Ok(Some(current)) = crate::bundle::current_version(&config.data_dir) else { return out };
     let real_root = !crate::bundle::embedded::is_demo_root(root);
-    let versions = current
-        .versions()
-        .into_iter()
-        .filter(|v| {
-            let file = current.dir().join("manifests").join(format!("{}.json", v.scope));
-            let demo = std::fs::read(file)
-                .map(|b| crate::bundle::embedded::is_demo_manifest(&b))
-                .unwrap_or(false);
-            !(real_root && demo)
-        })
-        .map(|v| (v.scope, v.version))
-        .collect();
-    let settings = current
+    for v in current.versions() {
+        let file = current.dir().join("manifests").join(format!("{}.json", v.scope));
+        let Ok(bytes) = std::fs::read(file) else { continue };
+        if real_root && crate::bundle::embedded::is_demo_manifest(&bytes) {
+            continue;
+        }
+        out.versions.insert(v.scope.clone(), v.version);
+        out.envelopes.insert(v.scope, bytes);
+    }
+    out.settings = current
         .blob_path(paths::DEVICE)
         .and_then(|p| std::fs::read(p).ok())
         .and_then(|b| serde_json::from_slice(&b).ok());
-    (versions, settings)
+    out
+}
+
+#[derive(Default)]
+struct Installed {
+    versions: BTreeMap<ScopeCode, u64>,
+    envelopes: BTreeMap<ScopeCode, Vec<u8>>,
+    settings: Option<DeviceSettings>,
 }
 
 async fn run(
@@ -206,7 +209,7 @@ async fn run(
     }
     let device = config.device_id.clone();
     let root = trusted_root(&config)?;
-    let (versions, settings) = installed(&config, &root);
+    let now_installed = installed(&config, &root);
     let mut opts = broker.options(&device)?;
     opts.set_last_will(LastWill::new(
         topic::dev(&device, "state"),
@@ -221,8 +224,9 @@ async fn run(
         chain: config.scope.chain(),
         data_dir: config.data_dir.clone(),
         root,
-        installed: versions,
-        settings,
+        installed: now_installed.versions,
+        installed_envelopes: now_installed.envelopes,
+        settings: now_installed.settings,
     };
     let mut engine = Engine::new(engine_config, status.clone(), Some(ui));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -310,7 +314,7 @@ fn activate(
         .collect();
     crate::bundle::install(config, &offers, Utc::now()).map_err(|e| e.to_string())?;
     let root = trusted_root(config).map_err(|e| format!("{e:#}"))?;
-    Ok(installed(config, &root).1)
+    Ok(installed(config, &root).settings)
 }
 
 /// Sends health and usage every `health_interval_seconds`.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::bundle::format::Envelope;
+use crate::bundle::format::{sha256_hex, Entry, Envelope, Manifest, SignatureEntry};
 use crate::content::ScopeCode;
 
 /// Every topic starts with this prefix; the version lets a future protocol run beside it.
@@ -34,6 +34,17 @@ pub mod topic {
     /// Retained signed manifest envelope of one scope (city → kiosks).
     pub fn manifest(scope: &ScopeCode) -> String {
         format!("{PREFIX}/content/{scope}/manifest")
+    }
+    /// Retained manifest delta of one scope: the changes from the previous version and
+    /// the new signatures (city → kiosks). Small, so a kiosk subscribes to it always and
+    /// to the full manifest only when the delta does not apply.
+    pub fn delta(scope: &ScopeCode) -> String {
+        format!("{PREFIX}/content/{scope}/delta")
+    }
+    /// Parses `zwgk/v1/content/{scope}/delta` back into its scope.
+    pub fn delta_scope(topic: &str) -> Option<ScopeCode> {
+        let rest = topic.strip_prefix(PREFIX)?.strip_prefix("/content/")?;
+        ScopeCode::parse(rest.strip_suffix("/delta")?).ok()
     }
     /// Signed remote commands for every kiosk in a scope (city → kiosks, not retained).
     pub fn scope_cmd(scope: &ScopeCode) -> String {
@@ -117,6 +128,81 @@ pub fn decode_chunk(msg: &[u8]) -> Result<(ChunkHeader, &[u8]), ChunkError> {
     let head = msg.get(2..2 + len).ok_or(ChunkError::Short)?;
     let header = serde_json::from_slice(head).map_err(|e| ChunkError::Header(e.to_string()))?;
     Ok((header, &msg[2 + len..]))
+}
+
+/// A manifest as the change from the version before it. The kiosk rebuilds the new
+/// payload from its own copy of the old one and checks the signatures over the rebuilt
+/// bytes, so a delta is trusted exactly as much as the full manifest: if the rebuilt bytes
+/// differ in any way, the signature fails and the kiosk falls back to the full manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestDelta {
+    /// SHA-256 of the base manifest's payload string.
+    pub from_sha256: String,
+    pub from_version: u64,
+    /// The new manifest with `entries` empty; the entries come from the base and the
+    /// changes below.
+    pub head: Manifest,
+    /// Paths in the base that the new version no longer has.
+    pub removed: Vec<String>,
+    /// Entries that are new or changed.
+    pub changed: Vec<Entry>,
+    /// The new envelope's signatures.
+    pub signatures: Vec<SignatureEntry>,
+}
+
+/// The delta from `old` to `new` (both manifest envelopes), when both parse.
+pub fn make_delta(old: &Envelope, new: &Envelope) -> Option<ManifestDelta> {
+    let old_m: Manifest = serde_json::from_str(&old.payload).ok()?;
+    let new_m: Manifest = serde_json::from_str(&new.payload).ok()?;
+    let old_entries: std::collections::HashMap<&str, &Entry> =
+        old_m.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let new_paths: std::collections::HashSet<&str> =
+        new_m.entries.iter().map(|e| e.path.as_str()).collect();
+    let removed = old_m
+        .entries
+        .iter()
+        .filter(|e| !new_paths.contains(e.path.as_str()))
+        .map(|e| e.path.clone())
+        .collect();
+    let changed = new_m
+        .entries
+        .iter()
+        .filter(|e| old_entries.get(e.path.as_str()) != Some(e))
+        .cloned()
+        .collect();
+    Some(ManifestDelta {
+        from_sha256: sha256_hex(old.payload.as_bytes()),
+        from_version: old_m.version,
+        head: Manifest { entries: Vec::new(), ..new_m },
+        removed,
+        changed,
+        signatures: new.signatures.clone(),
+    })
+}
+
+/// Rebuilds the new envelope from the base envelope and a delta; `None` when the delta is
+/// not from this base. The result is unverified: check it like any manifest.
+pub fn apply_delta(base: &Envelope, delta: &ManifestDelta) -> Option<Envelope> {
+    if sha256_hex(base.payload.as_bytes()) != delta.from_sha256 {
+        return None;
+    }
+    let base_m: Manifest = serde_json::from_str(&base.payload).ok()?;
+    let mut entries: std::collections::BTreeMap<String, Entry> =
+        base_m.entries.into_iter().map(|e| (e.path.clone(), e)).collect();
+    for path in &delta.removed {
+        entries.remove(path);
+    }
+    for e in &delta.changed {
+        entries.insert(e.path.clone(), e.clone());
+    }
+    let mut list: Vec<Entry> = entries.into_values().collect();
+    // The same order the bundle writer signs.
+    list.sort();
+    let manifest = Manifest { entries: list, ..delta.head.clone() };
+    Some(Envelope {
+        payload: serde_json::to_string(&manifest).ok()?,
+        signatures: delta.signatures.clone(),
+    })
 }
 
 /// The outcome of one sync, published on `dev/{device}/event`.
@@ -292,5 +378,46 @@ mod tests {
         assert_eq!(topic::manifest_scope(&topic::manifest(&scope)), Some(scope));
         assert_eq!(topic::ack_device(&topic::dev("k-1", "cmd/ack")), Some("k-1"));
         assert!(!is_topic_safe("a/b") && !is_topic_safe("+") && is_topic_safe("hall-01"));
+    }
+
+    fn manifest(version: u64, entries: &[(&str, &str)]) -> Manifest {
+        let at = DateTime::parse_from_rfc3339("2026-11-23T08:00:00.123456Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        Manifest {
+            format: crate::bundle::format::FORMAT,
+            scope: ScopeCode::parse("430100").expect("valid"),
+            version,
+            created: at,
+            expires: at + chrono::Duration::days(30),
+            entries: entries
+                .iter()
+                .map(|(p, b)| Entry {
+                    path: p.to_string(),
+                    sha256: sha256_hex(b.as_bytes()),
+                    size: b.len() as u64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_delta_rebuilds_the_exact_signed_payload_and_only_from_its_base() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let old = Envelope::sign(
+            &manifest(1, &[("items/a.json", "a"), ("items/b.json", "b"), ("items/c.json", "c")]),
+            &[&key],
+        )
+        .expect("sign");
+        let new = Envelope::sign(
+            &manifest(2, &[("items/a.json", "a"), ("items/b.json", "B"), ("items/d.json", "d")]),
+            &[&key],
+        )
+        .expect("sign");
+        let delta = make_delta(&old, &new).expect("delta");
+        assert_eq!(delta.removed, vec!["items/c.json".to_string()]);
+        assert_eq!(delta.changed.len(), 2);
+        assert_eq!(apply_delta(&old, &delta), Some(new.clone()));
+        assert_eq!(apply_delta(&new, &delta), None, "a delta applies only to its own base");
     }
 }

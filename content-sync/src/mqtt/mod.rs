@@ -110,22 +110,40 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
     let manifest: Manifest = serde_json::from_str(&envelope.payload)
         .with_context(|| format!("{} holds no valid manifest", manifest_path.display()))?;
     let copied = store_blobs(&args.bundle, &args.store, &manifest)?;
+    // The delta from the version published before, so kiosks that have it move only the
+    // changed entries and the new signatures.
+    let kept = args.store.join("manifests").join(format!("{}.json", manifest.scope));
+    let delta = std::fs::read(&kept)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Envelope>(&b).ok())
+        .filter(|old| old.payload != envelope.payload)
+        .and_then(|old| protocol::make_delta(&old, &envelope))
+        .map(|d| serde_json::to_vec(&d))
+        .transpose()?;
     let topic = topic::manifest(&manifest.scope);
+    let mut messages = vec![(topic.clone(), bytes.clone())];
+    if let Some(d) = delta {
+        messages.push((topic::delta(&manifest.scope), d));
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let opts = args.broker.broker().options(&client_id("publish"))?;
         let (client, mut events) = AsyncClient::new(opts, 16);
-        client.publish(&topic, QoS::AtLeastOnce, true, bytes.clone()).await?;
-        // Wait for the broker's PUBACK, so "published" means the broker holds it.
+        // Full manifest first: a kiosk whose delta does not apply falls back to it.
+        for (t, payload) in &messages {
+            client.publish(t, QoS::AtLeastOnce, true, payload.clone()).await?;
+        }
+        // Wait for the broker's PUBACKs, so "published" means the broker holds them.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let mut acked = 0;
+        while acked < messages.len() {
             match tokio::time::timeout_at(deadline, events.poll()).await {
                 Err(_) => bail!(
                     "the broker {} did not acknowledge the manifest within 30 s",
                     args.broker.broker
                 ),
                 Ok(Err(e)) => bail!("cannot publish to {}: {e}", args.broker.broker),
-                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
                 Ok(Ok(_)) => {}
             }
         }
@@ -134,6 +152,10 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(Duration::from_millis(200), events.poll()).await;
         anyhow::Ok(())
     })?;
+    if let Some(dir) = kept.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&kept, &bytes).with_context(|| format!("writing {}", kept.display()))?;
     println!(
         "published {} version {} ({} entries, {} new blobs in {}) on {topic}",
         manifest.scope,
