@@ -623,3 +623,19 @@ fn a_kiosk_outside_the_demo_scopes_is_told_so() -> TestResult {
     assert!(w.current().is_none());
     Ok(())
 }
+
+#[test]
+fn rollback_serves_the_previous_version_again() -> TestResult {
+    let w = World::new()?;
+    install_dir(&w.config, &w.bundle("b1", COUNTY, 1)?)?;
+    install_dir(&w.config, &w.bundle("b2", COUNTY, 2)?)?;
+    let name = kiosk::bundle::rollback(&w.config)?;
+    let now = w.current().ok_or("no current")?;
+    assert_eq!(now.name(), name);
+    assert_eq!(now.versions()[0].version, 1);
+    assert!(now.merged()?.items.iter().all(|s| s.item.title.contains("第1版")));
+    // Version 2 may be offered again after a rollback.
+    install_dir(&w.config, &w.bundle("b2", COUNTY, 2)?)?;
+    assert_eq!(w.current().ok_or("no current")?.versions()[0].version, 2);
+    Ok(())
+}

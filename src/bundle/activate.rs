@@ -650,6 +650,37 @@ fn install_locked(
     Ok(InstallReport { version: name, applied, rotated_root: rotated, items: merged.items.len() })
 }
 
+/// Switches back to the previous version (admin panel, remote command): `current` and
+/// `previous` trade places, each by an atomic rename. Returns the name now served.
+pub fn rollback(config: &Config) -> Result<String, InstallError> {
+    let data = &config.data_dir;
+    let lock_path = data.join(".lock");
+    let lock = File::create(&lock_path).map_err(io_err(&lock_path))?;
+    lock.lock().map_err(io_err(&lock_path))?;
+    let prev_link = data.join(PREVIOUS);
+    let prev = fs::read_link(&prev_link).map_err(io_err(&prev_link))?;
+    // A version directory that is not whole is never switched to.
+    ContentVersion::open(&data.join(&prev)).map_err(|e| InstallError::Io {
+        path: data.join(&prev),
+        source: io::Error::other(format!("{e:#}")),
+    })?;
+    let cur_link = data.join(CURRENT);
+    let cur = fs::read_link(&cur_link).map_err(io_err(&cur_link))?;
+    replace_symlink(data, CURRENT, &prev)?;
+    replace_symlink(data, PREVIOUS, &cur)?;
+    fsync_dir(data).map_err(io_err(data))?;
+    let name = prev.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let message = format!("rolled back to content version {name}");
+    let last = LastResult { at: Utc::now(), ok: true, message, reason: None };
+    let path = data.join(LAST_RESULT);
+    if let Ok(bytes) = serde_json::to_vec_pretty(&last) {
+        // Recording is best effort, as for installs.
+        let _ = fs::create_dir_all(data.join("state")).and_then(|()| write_atomic(&path, &bytes));
+    }
+    drop(lock);
+    Ok(name)
+}
+
 /// The version a root envelope claims, read without trusting it, only to order rotations.
 fn root_version_hint(bytes: &[u8]) -> Option<u64> {
     let env: Envelope = serde_json::from_slice(bytes).ok()?;

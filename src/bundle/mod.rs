@@ -15,7 +15,7 @@ pub mod write;
 
 pub use activate::{
     current_version, install, install_dir, installed_versions, last_result, open_installed,
-    previous_version, trusted_root, Applied, ContentVersion, InstallError, InstallReport,
+    previous_version, rollback, trusted_root, Applied, ContentVersion, InstallError, InstallReport,
     InstalledScope, LastResult, Offer,
 };
 pub use verify::{
