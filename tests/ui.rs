@@ -222,7 +222,17 @@ pub fn fixture_content(dir: &Path) -> Content {
     let index = dir.join("index");
     std::fs::create_dir_all(&index).expect("index dir");
     kiosk::search::build_index(&index, &merged).expect("fixture index");
-    Content { store: Some(store), finder: kiosk::ui::worker::open_finder(&index), problem: None, versions: vec!["430100 v1".into()] }
+    let desk = kiosk::ui::Desk {
+        outbox: kiosk::requests::Outbox::open(&dir.join("outbox.db")).expect("outbox"),
+        city_key: kiosk::requests::CitySecret::generate().public(),
+    };
+    Content {
+        store: Some(store),
+        finder: kiosk::ui::worker::open_finder(&index),
+        problem: None,
+        versions: vec!["430100 v1".into()],
+        desk: Some(desk),
+    }
 }
 
 fn config() -> Config {
@@ -259,7 +269,14 @@ fn find(ui: &Ui, label: &str) -> ElementHandle {
     use i_slint_backend_testing::AccessibleRole;
     ElementHandle::find_by_accessible_label(&ui.window, label)
         .find(|e| e.is_valid() && matches!(e.accessible_role(), Some(AccessibleRole::Button | AccessibleRole::TextInput)))
-        .unwrap_or_else(|| panic!("nothing labelled “{label}” on page {:?}", ui.page()))
+        .unwrap_or_else(|| {
+            // Leave a picture of the screen for whoever reads the failure.
+            let png = std::env::temp_dir().join(format!("ui-test-{}.png", std::process::id()));
+            if let Ok(pixels) = headless::snapshot(ui.window.window()) {
+                let _ = headless::write_png(&pixels, &png);
+            }
+            panic!("nothing labelled “{label}” on page {:?}; screen in {}", ui.page(), png.display())
+        })
 }
 
 fn exists(ui: &Ui, label: &str) -> bool {
@@ -357,12 +374,12 @@ fn idle_timeout_wipes_a_half_filled_form() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ui = start(dir.path());
     tap(&ui, "意见建议");
-    tap(&ui, "主题");
+    tap(&ui, "意见或建议");
     tap(&ui, "英文输入");
     for k in ["a", "b", "c"] {
         tap(&ui, &format!("键 {k}"));
     }
-    assert_eq!(find(&ui, "主题").accessible_value().as_deref(), Some("abc"));
+    assert_eq!(find(&ui, "意见或建议").accessible_value().as_deref(), Some("abc"));
     // The default idle time is 90 s, then a 10 s countdown.
     for _ in 0..95 {
         i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));
@@ -377,7 +394,35 @@ fn idle_timeout_wipes_a_half_filled_form() {
     tap(&ui, "轻触屏幕开始");
     assert_eq!(ui.page(), Page::Home);
     tap(&ui, "意见建议");
-    assert_eq!(find(&ui, "主题").accessible_value().as_deref(), Some(""), "nothing typed survives");
+    assert_eq!(find(&ui, "意见或建议").accessible_value().as_deref(), Some(""), "nothing typed survives");
+}
+
+#[test]
+fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    let form = ui.window.global::<kiosk::ui::FormAdapter>();
+    tap(&ui, "意见建议");
+    tap(&ui, "提交");
+    assert!(!form.get_submitted(), "an empty form is not sent");
+    assert!(slint::Model::iter(&form.get_fields()).any(|f| !f.error.is_empty()), "the missing fields say so");
+    tap(&ui, "服务态度");
+    tap(&ui, "意见或建议");
+    tap(&ui, "中文输入");
+    for k in ["h", "a", "o"] {
+        tap(&ui, &format!("键 {k}"));
+    }
+    tap(&ui, "候选 好");
+    tap(&ui, "收起键盘");
+    // The rating is further down: swipe the form up, as a finger would.
+    find(&ui, "意见或建议").scroll(0.0, -600.0);
+    settle(&ui);
+    tap(&ui, "满意");
+    tap(&ui, "提交");
+    assert!(form.get_submitted(), "message: {}", form.get_message());
+    assert!(slint::Model::iter(&form.get_receipt()).any(|r| r.key == "回执编号" && !r.value.is_empty()));
+    tap(&ui, "完成");
+    assert_eq!(find(&ui, "意见或建议").accessible_value().as_deref(), Some(""), "the sent text is gone from the screen");
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::rc::Rc;
 
 use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 
-use super::form::{check, fields, initial_values, intro, title};
+use super::form::{check, fields, initial_values, intro, messages, personal, station, title, wipe};
+use crate::requests::{Intake, SubmitError};
 use super::session::{FormKind, Target};
 use super::{App, AppWindow, FieldRow, FormAdapter, MetaRow};
 
@@ -107,23 +108,56 @@ pub fn next_text_field(app: &App, i: usize) -> Option<usize> {
     fields(kind).iter().enumerate().skip(i + 1).find(|(_, f)| f.choices.is_empty()).map(|(n, _)| n)
 }
 
-/// Checks the form and, when complete, hands it on.
+/// Checks the form and, when complete, seals it into the outbox and shows the receipt.
 pub fn submit(app: &Rc<App>) {
     let Some(kind) = app.session.borrow().form_kind else { return };
-    let errors = check(kind, &app.session.borrow().form_values);
-    let first_error = errors.iter().position(|e| !e.is_empty());
-    {
-        let mut s = app.session.borrow_mut();
-        s.form_errors = errors;
-        s.form_message = match first_error {
-            Some(_) => "还有内容需要补充或修改，请查看红色提示。".into(),
-            // Sealing and the outbox come from the requests module; until it is wired
-            // here the kiosk says plainly that it cannot take the form.
-            None => "本机暂不能提交，请到窗口办理或扫描“扫码服务”中的二维码在线提交。".into(),
-        };
+    let now = chrono::Utc::now();
+    let errors = check(kind, &app.session.borrow().form_values, crate::requests::china_date(now));
+    let complete = errors.iter().all(String::is_empty);
+    app.session.borrow_mut().form_errors = errors;
+    let message = if complete { send(app, kind, now) } else { Err("还有内容需要补充或修改，请查看红色提示。".into()) };
+    if let Err(m) = message {
+        app.session.borrow_mut().form_message = m;
     }
     super::keyboard_adapter::close(app);
     refresh(app);
+}
+
+/// Seals and stores a complete form; on success the session holds the receipt and the
+/// typed values are gone. The error is what the resident reads.
+fn send(app: &Rc<App>, kind: FormKind, now: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let mut desk = app.desk.borrow_mut();
+    let Some(desk) = desk.as_mut() else {
+        return Err("本机暂不能提交，请到窗口办理或通过“扫码服务”中的平台在线提交。".into());
+    };
+    let calendar = app.store.as_ref().and_then(|s| s.calendar().ok()).unwrap_or_default();
+    let station = station(&app.config.scope, &app.config.device_id);
+    let intake = Intake { device: &app.config.device_id, station: &station, city_key: &desk.city_key, calendar: &calendar };
+    let mut form = personal(kind, &app.session.borrow().form_values);
+    let result = crate::requests::submit(&mut desk.outbox, &intake, &form, now);
+    wipe(&mut form);
+    match result {
+        Ok(receipt) => {
+            let mut s = app.session.borrow_mut();
+            s.form_values = initial_values(kind);
+            s.form_errors = vec![String::new(); s.form_values.len()];
+            s.form_message = receipt.due_text();
+            s.receipt = Some(vec![
+                ("回执编号".into(), receipt.number.clone()),
+                ("提交日期".into(), crate::store::chinese_date(receipt.received_on)),
+                ("事项".into(), title(kind).into()),
+            ]);
+            Ok(())
+        }
+        Err(SubmitError::Invalid(errors)) => {
+            app.session.borrow_mut().form_errors = messages(kind, &errors);
+            Err("还有内容需要补充或修改，请查看红色提示。".into())
+        }
+        Err(e) => {
+            app.log_error(format!("表单提交失败：{e}"));
+            Err("提交没有成功，请稍后再试或到窗口办理。".into())
+        }
+    }
 }
 
 pub fn render(app: &Rc<App>, kind: FormKind) {
@@ -141,6 +175,7 @@ pub fn refresh(app: &Rc<App>) {
     let form = w.global::<FormAdapter>();
     form.set_title(title(kind).into());
     form.set_intro(intro(kind).into());
+    form.set_consent(crate::requests::CONSENT_NOTICE.into());
     let rows: Vec<FieldRow> = fields(kind)
         .iter()
         .enumerate()
@@ -169,4 +204,6 @@ pub fn refresh(app: &Rc<App>) {
         .map(|(k, v)| MetaRow { key: k.as_str().into(), value: v.as_str().into() })
         .collect();
     form.set_receipt(ModelRc::new(VecModel::from(receipt)));
+    let number = s.receipt.as_ref().and_then(|r| r.first()).map(|(_, v)| v.clone()).unwrap_or_default();
+    form.set_receipt_qr(if number.is_empty() { slint::Image::default() } else { super::qr::image(&number) });
 }

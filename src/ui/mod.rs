@@ -55,12 +55,49 @@ pub struct Content {
     pub problem: Option<String>,
     /// What the admin panel lists as content versions, e.g. `430100 v12`.
     pub versions: Vec<String>,
+    /// Where forms go; without it the forms say they cannot be sent from this kiosk.
+    pub desk: Option<Desk>,
+}
+
+/// The outbox and the city's key that resident forms are sealed to.
+pub struct Desk {
+    pub outbox: crate::requests::Outbox,
+    pub city_key: crate::requests::CityKey,
+}
+
+impl Desk {
+    /// The desk of an installed kiosk: the city's submission key from
+    /// `<data_dir>/trust/city.pub` (base64, as `content-sync` prints it) and the outbox
+    /// in `<data_dir>/outbox.db`. `None`, with the reason logged, when either is missing.
+    pub fn installed(config: &Config) -> Option<Desk> {
+        let key_path = config.data_dir.join("trust/city.pub");
+        let key = match std::fs::read_to_string(&key_path) {
+            Ok(text) => match crate::requests::CityKey::parse(text.trim()) {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::warn!("forms disabled: {} is not a city key: {e}", key_path.display());
+                    return None;
+                }
+            },
+            Err(e) => {
+                tracing::warn!("forms disabled: cannot read the city key {}: {e}", key_path.display());
+                return None;
+            }
+        };
+        match crate::requests::Outbox::open(&config.data_dir.join("outbox.db")) {
+            Ok(outbox) => Some(Desk { outbox, city_key: key }),
+            Err(e) => {
+                tracing::warn!("forms disabled: cannot open the outbox: {e}");
+                None
+            }
+        }
+    }
 }
 
 impl Content {
     /// No content at all: the window still works and says so.
     pub fn empty(problem: impl Into<String>) -> Content {
-        Content { store: None, finder: None, problem: Some(problem.into()), versions: Vec::new() }
+        Content { store: None, finder: None, problem: Some(problem.into()), versions: Vec::new(), desk: None }
     }
 
     /// The installed content version of `config`, or an empty one that says what is wrong.
@@ -76,7 +113,7 @@ impl Content {
         };
         let finder = worker::open_finder(&version.dir.join("index"));
         let versions = vec![version.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()];
-        Content { store: Some(store), finder, problem: None, versions }
+        Content { store: Some(store), finder, problem: None, versions, desk: Desk::installed(config) }
     }
 }
 
@@ -90,6 +127,7 @@ pub(crate) struct App {
     pub functions: Functions,
     pub problem: Option<String>,
     pub versions: Vec<String>,
+    pub desk: RefCell<Option<Desk>>,
     pub session: RefCell<Session>,
     pub search: worker::SearchWorker,
     pub tts: RefCell<tts::Speaker>,
@@ -157,7 +195,7 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
             (post, Some(queue))
         }
     };
-    let Content { store, finder, problem, versions } = content;
+    let Content { store, finder, problem, versions, desk } = content;
     let (branding, functions, device) = match &store {
         Some(s) => (
             s.branding().unwrap_or_default(),
@@ -175,6 +213,7 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
         functions,
         problem,
         versions,
+        desk: RefCell::new(desk),
         session: RefCell::default(),
         search: worker::SearchWorker::start(finder, post.clone()),
         tts: RefCell::new(tts::Speaker::new(post)),
