@@ -770,3 +770,235 @@ pub fn in_window(window: &str, t: chrono::NaiveTime) -> bool {
         t >= a || t < b
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::format::sha256_hex;
+    use ed25519_dalek::SigningKey;
+
+    /// Records what the engine sends instead of talking to a broker.
+    #[derive(Default)]
+    struct FakeLink {
+        subscribed: Vec<String>,
+        published: Vec<(String, Vec<u8>, bool)>,
+    }
+
+    impl Link for FakeLink {
+        fn subscribe(&mut self, topic: &str) -> anyhow::Result<()> {
+            self.subscribed.push(topic.to_string());
+            Ok(())
+        }
+        fn unsubscribe(&mut self, _: &str) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> anyhow::Result<()> {
+            self.published.push((topic.to_string(), payload, retain));
+            Ok(())
+        }
+    }
+
+    impl FakeLink {
+        fn requests(&self) -> Vec<BlobRequest> {
+            self.published
+                .iter()
+                .filter(|(t, _, _)| t == &topic::blob_get())
+                .filter_map(|(_, p, _)| serde_json::from_slice(p).ok())
+                .collect()
+        }
+        fn on(&self, leaf: &str) -> Vec<String> {
+            let t = topic::dev("k1", leaf);
+            self.published
+                .iter()
+                .filter(|(x, _, _)| *x == t)
+                .map(|(_, p, _)| String::from_utf8_lossy(p).into_owned())
+                .collect()
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[3; 32])
+    }
+
+    fn scope() -> ScopeCode {
+        ScopeCode::parse("430100").expect("valid")
+    }
+
+    fn engine(dir: &Path) -> Engine {
+        let root = Root {
+            version: 1,
+            expires: Utc::now() + chrono::Duration::days(1),
+            keys: vec![hex::encode(key().verifying_key().as_bytes())],
+            threshold: 1,
+        };
+        let cfg = EngineConfig {
+            device: "k1".into(),
+            chain: vec![scope()],
+            data_dir: dir.to_path_buf(),
+            root,
+            installed: BTreeMap::new(),
+            installed_envelopes: BTreeMap::new(),
+            settings: None,
+        };
+        Engine::new(cfg, Arc::default(), None)
+    }
+
+    fn signed_manifest(blobs: &[&[u8]], signer: &SigningKey) -> Vec<u8> {
+        let now = Utc::now();
+        let m = Manifest {
+            format: crate::bundle::format::FORMAT,
+            scope: scope(),
+            version: 1,
+            created: now,
+            expires: now + chrono::Duration::days(1),
+            entries: blobs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Entry {
+                    path: format!("files/{i}.bin"),
+                    sha256: sha256_hex(b),
+                    size: b.len() as u64,
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&Envelope::sign(&m, &[signer]).expect("sign")).expect("json")
+    }
+
+    fn chunk(data: &[u8], offset: usize, len: usize) -> Vec<u8> {
+        let header = protocol::ChunkHeader {
+            sha256: sha256_hex(data),
+            offset: offset as u64,
+            total: data.len() as u64,
+            error: None,
+        };
+        protocol::encode_chunk(&header, &data[offset..offset + len])
+    }
+
+    #[test]
+    fn connecting_subscribes_the_chain_and_says_online() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut e = engine(dir.path());
+        let mut link = FakeLink::default();
+        e.on_connected(&mut link);
+        assert!(link.subscribed.contains(&topic::delta(&scope())));
+        assert!(
+            link.subscribed.contains(&topic::manifest(&scope())),
+            "no base yet: the full manifest is needed"
+        );
+        assert!(link.subscribed.contains(&topic::dev("k1", "blob")));
+        assert_eq!(link.published[0], (topic::dev("k1", "state"), protocol::ONLINE.to_vec(), true));
+    }
+
+    #[test]
+    fn blobs_are_fetched_resumed_after_a_stall_checked_and_then_activated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut e = engine(dir.path());
+        let mut link = FakeLink::default();
+        e.on_connected(&mut link);
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let small = b"small".to_vec();
+        let manifest = signed_manifest(&[&big, &small], &key());
+        e.on_message(&mut link, &topic::manifest(&scope()), &manifest, Utc::now());
+        let reqs = link.requests();
+        assert_eq!(reqs.len(), 2, "both missing blobs are asked for: {reqs:?}");
+        assert!(e.take_activation().is_none(), "nothing to activate before the blobs arrive");
+
+        let blob_topic = topic::dev("k1", "blob");
+        e.on_message(&mut link, &blob_topic, &chunk(&small, 0, small.len()), Utc::now());
+        e.on_message(&mut link, &blob_topic, &chunk(&big, 0, 40_000), Utc::now());
+        // A chunk that does not continue the file (lost one before it) is not written.
+        e.on_message(&mut link, &blob_topic, &chunk(&big, 60_000, 10_000), Utc::now());
+        assert_eq!(e.remaining(), 60_000);
+
+        // Nothing more arrives: after the stall time, the rest is asked for from 40 000.
+        link.published.clear();
+        e.on_tick(&mut link, Instant::now() + STALL + Duration::from_secs(1));
+        let again = link.requests();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].offset, again[0].len), (40_000, 60_000));
+        e.on_message(&mut link, &blob_topic, &chunk(&big, 40_000, 60_000), Utc::now());
+
+        assert!(dir.path().join("blobs").join(sha256_hex(&big)).is_file());
+        let job = e.take_activation().expect("every blob is there");
+        assert_eq!(job.manifests.len(), 1);
+        e.on_activated(&mut link, &job, Ok(None));
+        assert!(link.on("event").iter().any(|ev| ev.contains("\"applied\"")));
+        assert_eq!(
+            e.status.lock().map(|s| s.versions.get(&scope()).copied()).ok().flatten(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_blob_whose_bytes_do_not_match_is_not_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut e = engine(dir.path());
+        let mut link = FakeLink::default();
+        e.on_connected(&mut link);
+        let good = b"the real bytes".to_vec();
+        e.on_message(
+            &mut link,
+            &topic::manifest(&scope()),
+            &signed_manifest(&[&good], &key()),
+            Utc::now(),
+        );
+        let mut header =
+            protocol::ChunkHeader { sha256: sha256_hex(&good), offset: 0, total: 14, error: None };
+        let evil = protocol::encode_chunk(&header, b"the fake bytes");
+        e.on_message(&mut link, &topic::dev("k1", "blob"), &evil, Utc::now());
+        assert!(!dir.path().join("blobs").join(&header.sha256).exists());
+        assert!(e.take_activation().is_none());
+        // It is asked for again from the start.
+        assert_eq!(link.requests().last().map(|r| r.offset), Some(0));
+        header.offset = 0;
+        e.on_message(
+            &mut link,
+            &topic::dev("k1", "blob"),
+            &protocol::encode_chunk(&header, &good),
+            Utc::now(),
+        );
+        assert!(e.take_activation().is_some());
+    }
+
+    #[test]
+    fn a_manifest_signed_by_an_unknown_key_is_refused_and_nothing_fetched() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut e = engine(dir.path());
+        let mut link = FakeLink::default();
+        e.on_connected(&mut link);
+        let forged = signed_manifest(&[b"x"], &SigningKey::from_bytes(&[4; 32]));
+        e.on_message(&mut link, &topic::manifest(&scope()), &forged, Utc::now());
+        assert!(link.requests().is_empty());
+        assert!(link.on("event").iter().any(|ev| ev.contains("\"refused\"")));
+        assert!(e.take_activation().is_none());
+    }
+
+    #[test]
+    fn an_expired_command_is_acked_as_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut e = engine(dir.path());
+        let mut link = FakeLink::default();
+        let now = Utc::now();
+        let cmd = Command {
+            id: "c1".into(),
+            target: protocol::Target::Device("k1".into()),
+            issued: now - chrono::Duration::hours(2),
+            expires: now - chrono::Duration::hours(1),
+            action: Action::Resync,
+        };
+        let payload =
+            serde_json::to_vec(&Envelope::sign(&cmd, &[&key()]).expect("sign")).expect("json");
+        e.on_message(&mut link, &topic::dev("k1", "cmd"), &payload, now);
+        let acks = link.on("cmd/ack");
+        assert_eq!(acks.len(), 1);
+        assert!(acks[0].contains("\"ok\":false") && acks[0].contains("expired"), "{}", acks[0]);
+    }
+
+    #[test]
+    fn download_windows_wrap_past_midnight() {
+        let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+        assert!(in_window("22:00-06:00", t(23, 30)) && in_window("22:00-06:00", t(5, 0)));
+        assert!(!in_window("22:00-06:00", t(12, 0)));
+        assert!(in_window("", t(12, 0)) && in_window("nonsense", t(12, 0)));
+    }
+}
