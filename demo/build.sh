@@ -12,6 +12,11 @@ if [[ ! -f "$xlsx" ]]; then
   cargo run -q -p content-sync --no-default-features --example demo_xlsx -- "$xlsx"
 fi
 
+docx="demo/source/430100/documents/cs-jd-2021-1112.docx"
+if [[ ! -f "$docx" ]]; then
+  cargo run -q -p content-sync --no-default-features --example demo_docx -- "$docx"
+fi
+
 cargo build -q -p content-sync --no-default-features
 cs="$CARGO_TARGET_DIR/debug/content-sync"
 

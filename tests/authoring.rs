@@ -744,3 +744,119 @@ fn the_demo_calendar_has_the_official_holidays_and_make_up_days() {
         assert_eq!(cal.is_working_day(d(day)), Ok(working), "{day}");
     }
 }
+
+#[test]
+fn the_demo_holds_a_plausible_halls_worth_of_content() {
+    let mut items = Vec::new();
+    for scope in ["430100", "430182", "430182-001-01"] {
+        items.extend(load(&repo().join("demo/source").join(scope)).0.items);
+    }
+    let of = |k: Kind| items.iter().filter(|i| i.kind() == k).collect::<Vec<_>>();
+    assert_eq!(of(Kind::Policy).len(), 5, "the five seed notices");
+    assert!(of(Kind::Guide).len() >= 12);
+    assert!(of(Kind::Faq).len() >= 20);
+    assert!(of(Kind::QrLink).len() >= 6);
+    assert!(!of(Kind::Gazette).is_empty() && !of(Kind::Office).is_empty());
+    let catalog = of(Kind::Catalog);
+    let domains: std::collections::BTreeSet<_> =
+        catalog.iter().filter_map(|i| i.domain.as_deref()).collect();
+    assert!(catalog.len() >= 40 && domains.len() >= 6, "{} rows in {domains:?}", catalog.len());
+    let interpretations = of(Kind::Interpretation);
+    assert!(interpretations.len() >= 3);
+    for i in interpretations {
+        let Body::Interpretation(body) = &i.body else { unreachable!("filtered by kind") };
+        assert!(
+            items.iter().any(|p| p.id == body.policy && p.kind() == Kind::Policy),
+            "{} explains a missing policy",
+            i.id
+        );
+    }
+    // Today in the demo's story is 2026-11-23: some notices show, some have expired.
+    let now =
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+08:00").expect("time").to_utc();
+    let notices: Vec<bool> = of(Kind::Notice)
+        .iter()
+        .map(|n| match &n.body {
+            Body::Notice(n) => n.is_showing(now),
+            _ => unreachable!("filtered by kind"),
+        })
+        .collect();
+    assert!(notices.len() >= 6);
+    assert!(
+        notices.iter().filter(|s| **s).count() >= 3 && notices.iter().filter(|s| !**s).count() >= 3,
+        "{notices:?}"
+    );
+}
+
+#[test]
+fn a_docx_without_a_sidecar_takes_title_and_issuer_from_its_properties() {
+    let dir = source("430182");
+    let mut bytes = std::io::Cursor::new(docx(&[("2", "第一章"), ("", "正文")], &[]).to_vec());
+    {
+        // Add docProps/core.xml to the fixture, as Word writes it.
+        let mut zip = zip::ZipWriter::new_append(&mut bytes).expect("append to zip");
+        zip.start_file("docProps/core.xml", zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        zip.write_all("<cp:coreProperties xmlns:cp=\"c\" xmlns:dc=\"d\"><dc:title>宁乡市办法</dc:title><dc:creator>宁乡市人民政府</dc:creator></cp:coreProperties>".as_bytes())
+            .expect("zip write");
+        zip.finish().expect("zip finish");
+    }
+    write(dir.path(), "documents/nx-2024-1.docx", bytes.into_inner());
+    let (content, _) = load(dir.path());
+    let item = &content.items[0];
+    assert_eq!((item.id.as_str(), item.title.as_str()), ("nx-2024-1", "宁乡市办法"));
+    let Body::Policy(p) = &item.body else {
+        panic!("a Word document without a sidecar is a 政策文件")
+    };
+    assert_eq!(p.issuer, "宁乡市人民政府");
+    assert_eq!(p.body[0], Block::Heading { level: 2, text: "第一章".into() });
+
+    // Without properties or sidecar, the admin is told what to add.
+    let dir = source("430182");
+    write(dir.path(), "documents/bare.docx", docx(&[("", "正文")], &[]));
+    let e = errors(dir.path());
+    assert!(e.to_string().contains("add documents/bare.toml"), "{e}");
+}
+
+#[test]
+fn sign_adds_a_second_signature_for_a_threshold_root() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let a = keygen(work.path());
+    let b = work.path().join("second.key");
+    authoring::keygen(authoring::KeygenArgs {
+        out: b.clone(),
+        root: Some(work.path().join("root-b.json")),
+        expires: None,
+        force: false,
+    })
+    .expect("keygen");
+    let src = source("430182");
+    write(src.path(), "faqs.toml", "[[faq]]\nid = \"f\"\nquestion = \"q\"\nanswer = \"a\"\n");
+    let out = work.path().join("bundle");
+    authoring::build(authoring::BuildArgs {
+        source: src.path().into(),
+        out: out.clone(),
+        key: vec![a],
+        version: None,
+    })
+    .expect("build");
+    assert!(verify_bundle(&out, &work.path().join("root-b.json")).is_err(), "signed by A only");
+    authoring::sign(authoring::SignArgs { bundle: out.clone(), key: vec![b.clone()] })
+        .expect("sign");
+    authoring::sign(authoring::SignArgs { bundle: out.clone(), key: vec![b] })
+        .expect("signing twice replaces");
+    verify_bundle(&out, &work.path().join("root-b.json")).expect("now signed by B too");
+    verify_bundle(&out, &work.path().join("root.json")).expect("and still by A");
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest");
+    assert_eq!(text.matches("\"sig\"").count(), 2);
+    assert!(
+        authoring::keygen(authoring::KeygenArgs {
+            out: work.path().join("city.key"),
+            root: None,
+            expires: None,
+            force: false
+        })
+        .is_err(),
+        "keygen never overwrites a key"
+    );
+}
