@@ -62,6 +62,8 @@ struct Report {
     recall_queries: usize,
     count_only_queries: usize,
     count_ok: usize,
+    /// The slowest queries (query, ms), slowest first.
+    slowest: Vec<(String, f64)>,
 }
 
 fn main() -> Result<()> {
@@ -311,7 +313,9 @@ fn parent() -> Result<()> {
     println!();
     println!("| items | engine | build s | index MB | build peak RSS MB | p50 ms | p99 ms | mean ms | query peak RSS MB | recall (ids) | recall (counts) |");
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut slow = Vec::new();
     for (size, engine, b, q) in rows {
+        slow.push((size, engine, q.slowest.clone()));
         println!(
             "| {size} | {} | {:.2} | {:.1} | {:.0} | {:.3} | {:.3} | {:.3} | {:.0} | {:.3} over {} queries | {}/{} |",
             if engine == "kiosk" { "kiosk (tantivy bigram)" } else { "SQLite FTS5 trigram + LIKE" },
@@ -333,6 +337,10 @@ fn parent() -> Result<()> {
         query_list.len(),
         RUNS - 1
     );
+    for (size, engine, q) in slow {
+        let list: Vec<String> = q.iter().map(|(s, ms)| format!("{s} {ms:.2} ms")).collect();
+        println!("slowest at {size} ({engine}): {}", list.join(", "));
+    }
     Ok(())
 }
 
@@ -422,16 +430,23 @@ fn child(role: &str) -> Result<()> {
 
 fn time_queries(qs: &[BenchQuery], mut run: impl FnMut(&str) -> Result<usize>) -> Result<Report> {
     let mut times = Vec::new();
+    let mut per_query = Vec::new();
     let mut sink = 0usize;
     for q in qs {
+        let mut worst = 0.0f64;
         for i in 0..RUNS {
             let t = Instant::now();
             sink += run(&q.query)?;
             if i > 0 {
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                worst = worst.max(ms);
+                times.push(ms);
             }
         }
+        per_query.push((q.query.clone(), worst));
     }
+    per_query.sort_by(|a, b| b.1.total_cmp(&a.1));
+    per_query.truncate(5);
     std::hint::black_box(sink);
     times.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
@@ -439,6 +454,7 @@ fn time_queries(qs: &[BenchQuery], mut run: impl FnMut(&str) -> Result<usize>) -
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         mean_ms: times.iter().sum::<f64>() / times.len() as f64,
+        slowest: per_query,
         ..Report::default()
     })
 }

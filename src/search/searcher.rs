@@ -37,6 +37,8 @@ const MAX_QUERY_CHARS: usize = 64;
 const MAX_SEGMENTATIONS: usize = 4;
 /// Synonym variants of one term at most.
 const MAX_VARIANTS: usize = 16;
+/// Matches read from the fast fields at once.
+const BATCH: usize = 128;
 /// Key terms a pinyin prefix expands to at most.
 const MAX_LEXICON_PREFIX: usize = 8;
 
@@ -471,6 +473,7 @@ impl Searcher {
         let want = req.offset.saturating_add(req.limit);
         let mut heap: BinaryHeap<Reverse<RankKey>> = BinaryHeap::with_capacity(want + 1);
 
+        let mut years = YearOf::default();
         for (seg_ord, seg) in searcher.segment_readers().iter().enumerate() {
             let mut main = w_all.scorer(seg, 1.0)?;
             let mut tiers = Vec::with_capacity(w_tiers.len());
@@ -483,13 +486,35 @@ impl Searcher {
             let c_domain = ff.u64("domain")?;
             let c_date = ff.i64("date")?;
             let alive = seg.alive_bitset();
+            // Matches are taken in batches so that the fast fields are read in bulk: a
+            // one-character query can match every item.
+            let mut docs: Vec<DocId> = Vec::with_capacity(BATCH);
+            let mut scores: Vec<f32> = Vec::with_capacity(BATCH);
+            let (mut kinds, mut validities) = (vec![None; BATCH], vec![None; BATCH]);
+            let (mut domains, mut dates) = (vec![None; BATCH], vec![None; BATCH]);
             let mut doc: DocId = main.doc();
-            while doc != TERMINATED {
-                if alive.is_none_or(|a| a.is_alive(doc)) {
-                    let kind = c_kind.first(doc).unwrap_or(0);
-                    let validity = c_validity.first(doc).unwrap_or(0);
-                    let domain = c_domain.first(doc).unwrap_or(0);
-                    let date = c_date.first(doc);
+            loop {
+                docs.clear();
+                scores.clear();
+                while doc != TERMINATED && docs.len() < BATCH {
+                    if alive.is_none_or(|a| a.is_alive(doc)) {
+                        docs.push(doc);
+                        scores.push(main.score());
+                    }
+                    doc = main.advance();
+                }
+                if docs.is_empty() {
+                    break;
+                }
+                let n = docs.len();
+                c_kind.first_vals(&docs, &mut kinds[..n]);
+                c_validity.first_vals(&docs, &mut validities[..n]);
+                c_domain.first_vals(&docs, &mut domains[..n]);
+                c_date.first_vals(&docs, &mut dates[..n]);
+                for i in 0..n {
+                    let (d, kind, validity) =
+                        (docs[i], kinds[i].unwrap_or(0), validities[i].unwrap_or(0));
+                    let (domain, date) = (domains[i].unwrap_or(0), dates[i]);
                     let ok_kind = want_kinds.is_empty() || want_kinds.contains(&kind);
                     let ok_validity = want_validity.is_empty() || want_validity.contains(&validity);
                     let ok_domain = want_domains.is_empty() || want_domains.contains(&domain);
@@ -497,57 +522,66 @@ impl Searcher {
                         || date.is_some_and(|d| {
                             date_from.is_none_or(|f| d >= f) && date_to.is_none_or(|t| d <= t)
                         });
-                    let oks = [ok_kind, ok_validity, ok_domain, ok_date];
-                    let all_but = |i: usize| oks.iter().enumerate().all(|(j, ok)| j == i || *ok);
-                    if all_but(0) {
+                    let fails = [ok_kind, ok_validity, ok_domain, ok_date]
+                        .iter()
+                        .filter(|ok| !**ok)
+                        .count();
+                    // A dimension is counted when every other dimension's filter passes.
+                    if fails > 1 {
+                        continue;
+                    }
+                    if ok_validity && ok_domain && ok_date {
                         kind_counts[kind as usize % Kind::ALL.len()] += 1;
                     }
-                    if all_but(1) {
+                    if ok_kind && ok_domain && ok_date {
                         validity_counts[validity as usize % Validity::ALL.len()] += 1;
                     }
-                    if all_but(2) {
+                    if ok_kind && ok_validity && ok_date {
                         if let Some(c) = domain_counts.get_mut(domain as usize) {
                             *c += 1;
                         }
                     }
-                    if all_but(3) {
-                        if let Some(y) = date.and_then(date_from_code) {
-                            *year_counts.entry(y.year()).or_default() += 1;
+                    if ok_kind && ok_validity && ok_domain {
+                        if let Some(y) = date.and_then(|c| years.year(c)) {
+                            *year_counts.entry(y).or_default() += 1;
                         }
                     }
-                    if oks.iter().all(|ok| *ok) {
-                        total += 1;
-                        let mut matched = Match::Related;
-                        for (t, m) in tiers.iter_mut().zip(tier_match) {
-                            if t.doc() < doc {
-                                t.seek(doc);
-                            }
-                            if t.doc() == doc {
-                                matched = m;
-                                break;
-                            }
+                    if fails > 0 {
+                        continue;
+                    }
+                    total += 1;
+                    if want == 0 {
+                        continue;
+                    }
+                    let mut matched = Match::Related;
+                    for (t, m) in tiers.iter_mut().zip(tier_match) {
+                        if t.doc() < d {
+                            t.seek(d);
                         }
-                        let score = main.score();
-                        let key = RankKey {
-                            tier: tier_of(matched),
-                            matched,
-                            in_force: validity_from_code(validity).in_force(),
-                            kind: kind_priority(kind_from_code(kind)),
-                            // Scores this close are "otherwise equal": the newer wins.
-                            bucket: score.round() as i64,
-                            date: date.unwrap_or(i64::MIN),
-                            score: OrdF32(score),
-                            addr: Reverse((seg_ord as u32, doc)),
-                        };
-                        if want > 0 {
-                            heap.push(Reverse(key));
-                            if heap.len() > want {
-                                heap.pop();
-                            }
+                        if t.doc() == d {
+                            matched = m;
+                            break;
                         }
+                    }
+                    let score = scores[i];
+                    let key = RankKey {
+                        tier: tier_of(matched),
+                        matched,
+                        in_force: validity_from_code(validity).in_force(),
+                        kind: kind_priority(kind_from_code(kind)),
+                        // Scores this close are "otherwise equal": the newer wins.
+                        bucket: score.round() as i64,
+                        date: date.unwrap_or(i64::MIN),
+                        score: OrdF32(score),
+                        addr: Reverse((seg_ord as u32, d)),
+                    };
+                    if heap.len() < want {
+                        heap.push(Reverse(key));
+                    } else if heap.peek().is_some_and(|Reverse(min)| key > *min) {
+                        heap.pop();
+                        heap.push(Reverse(key));
                     }
                 }
-                doc = main.advance();
             }
         }
 
@@ -654,6 +688,28 @@ impl Searcher {
             }
         }
         out
+    }
+}
+
+/// The year of a day code, remembering the last year's range: neighbouring items share
+/// dates, so facet counting rarely converts a date.
+#[derive(Default)]
+struct YearOf {
+    range: Option<(i64, i64, i32)>,
+}
+
+impl YearOf {
+    fn year(&mut self, code: i64) -> Option<i32> {
+        if let Some((from, to, y)) = self.range {
+            if (from..to).contains(&code) {
+                return Some(y);
+            }
+        }
+        let y = date_from_code(code)?.year();
+        let from = NaiveDate::from_ymd_opt(y, 1, 1).map(date_code)?;
+        let to = NaiveDate::from_ymd_opt(y + 1, 1, 1).map(date_code)?;
+        self.range = Some((from, to, y));
+        Some(y)
     }
 }
 

@@ -86,8 +86,8 @@ pub fn fragments(text: &str, needles: &[String], window: Option<usize>) -> Vec<F
     let byte_end = m.source[to - 1].1;
     let mut cursor = byte_start;
     for (a, z) in merged {
-        let (a, z) = (a.max(from), z.min(to));
-        if a >= z {
+        // A match cut by the window is shown plain rather than half-highlighted.
+        if a < from || z > to {
             continue;
         }
         let hs = m.source[a].0;
