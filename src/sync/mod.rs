@@ -193,6 +193,9 @@ struct Installed {
     settings: Option<DeviceSettings>,
 }
 
+/// An activation running on the blocking pool, and the job it runs.
+type Activation = (ActivationJob, tokio::task::JoinHandle<Result<Option<DeviceSettings>, String>>);
+
 async fn run(
     config: Config,
     broker: Broker,
@@ -231,10 +234,7 @@ async fn run(
     let mut engine = Engine::new(engine_config, status.clone(), Some(ui));
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut reporter = Reporter::new(&config, status.clone(), telemetry);
-    let mut activation: Option<(
-        ActivationJob,
-        tokio::task::JoinHandle<Result<Option<DeviceSettings>, String>>,
-    )> = None;
+    let mut activation: Option<Activation> = None;
     let mut attempt = 0u32;
     loop {
         tokio::select! {
