@@ -104,19 +104,30 @@ impl Offer {
     /// Reads a bundle folder (`manifest.json`, `blobs/`, optional `roots/N.json`).
     pub fn from_dir(dir: &Path) -> Result<Offer, InstallError> {
         let manifest_path = dir.join(paths::MANIFEST);
-        let manifest = fs::read(&manifest_path).map_err(io_err(&manifest_path))?;
+        let manifest = read_bounded(&manifest_path).map_err(io_err(&manifest_path))?;
         let mut roots = Vec::new();
         let roots_dir = dir.join(paths::ROOTS);
         if let Ok(list) = fs::read_dir(&roots_dir) {
             for entry in list {
                 let path = entry.map_err(io_err(&roots_dir))?.path();
                 if path.extension().is_some_and(|e| e == "json") {
-                    roots.push(fs::read(&path).map_err(io_err(&path))?);
+                    roots.push(read_bounded(&path).map_err(io_err(&path))?);
                 }
             }
         }
         Ok(Offer { manifest, blobs: dir.join(paths::BLOBS), roots, origin: dir.to_path_buf() })
     }
+}
+
+/// Reads at most one byte more than a manifest may have, so an oversize file is refused
+/// by verification without first filling memory.
+fn read_bounded(path: &Path) -> io::Result<Vec<u8>> {
+    use io::Read as _;
+    let mut out = Vec::new();
+    File::open(path)?
+        .take(Limits::default().manifest_bytes.saturating_add(1))
+        .read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// What one scope went from and to.
