@@ -1,15 +1,291 @@
-//! Fleet operations: the operators' dashboard, alerts, metrics and the 五统一 audit.
+//! Fleet operations: the operators' dashboard, alerts, metrics and the simulator.
+//!
+//! `content-sync fleet` runs three parts that share one [`App`]: an MQTT thread that
+//! subscribes to every device's state, health, usage, events and acks (and the retained
+//! manifests, to know the published versions) and updates the in-memory [`state::Fleet`];
+//! a database writer thread (`db::writer`) that persists those changes in batches; and a
+//! small threaded HTTP server (`web`) that renders the pages from memory. Alerts are
+//! computed when a page asks, from the clock, so "offline" does not need any message to
+//! arrive — a silent device is flagged even if its last will never comes.
 
-#[derive(clap::Args, Debug)]
-pub struct FleetArgs {}
+pub mod db;
+pub mod sim;
+pub mod state;
+pub mod web;
 
-#[derive(clap::Args, Debug)]
-pub struct SimulateArgs {}
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
-pub fn fleet(_: FleetArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the fleet dashboard is not implemented yet (issue 7)")
+use anyhow::{bail, Context as _};
+use chrono::Utc;
+use ed25519_dalek::SigningKey;
+use kiosk::sync::client::{backoff, Broker};
+use kiosk::sync::protocol::{self, topic};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+
+pub use sim::{simulate, simulate_until, SimulateArgs};
+
+/// The broker connection, as the other subcommands take it.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FleetBroker {
+    /// The broker: mqtts://host:8883, or mqtt://host:1883 for a test bench.
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// PEM CA certificate of the broker (for mqtts://).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate (a city identity the broker's ACL lets read dev/+/#).
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's PEM private key.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
 
-pub fn simulate(_: SimulateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the fleet simulator is not implemented yet (issue 7)")
+impl FleetBroker {
+    pub fn broker(&self) -> anyhow::Result<Broker> {
+        let url = self.broker.clone().context("--broker is required")?;
+        Ok(Broker { url, ca: self.ca.clone(), cert: self.cert.clone(), key: self.key.clone() })
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct FleetArgs {
+    #[command(flatten)]
+    pub broker: FleetBroker,
+    /// The fleet database (SQLite).
+    #[arg(long, default_value = "fleet.db")]
+    pub db: PathBuf,
+    /// Address of the dashboard.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// A separate address for /metrics without login (bind it to the monitoring network).
+    /// Without it, /metrics is on --listen and needs a session.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Seconds without any message after which a device is offline.
+    #[arg(long, default_value_t = 90)]
+    pub offline_after: i64,
+    /// Seconds a device may stay below the published content version.
+    #[arg(long, default_value_t = 3600)]
+    pub stale_after: i64,
+    /// Free disk below this percentage alerts.
+    #[arg(long, default_value_t = 10.0)]
+    pub disk_min_percent: f64,
+    /// A frame checksum that means a black screen (repeat for several resolutions).
+    #[arg(long = "black-frame")]
+    pub black_frames: Vec<String>,
+    /// Root signing key(s) for remote commands (hex, as `content-sync keygen` writes them).
+    /// Without one, the dashboard cannot send commands.
+    #[arg(long = "sign-key")]
+    pub sign_keys: Vec<PathBuf>,
+    /// Seconds a command sent from the dashboard stays valid.
+    #[arg(long, default_value_t = 300)]
+    pub command_valid_for: i64,
+    /// Hours of health history kept in the database.
+    #[arg(long, default_value_t = 48)]
+    pub keep_hours: i64,
+    /// Mark the session cookie Secure (set it when a TLS proxy fronts the dashboard).
+    #[arg(long)]
+    pub secure_cookie: bool,
+    /// Add or replace an operator account and exit; the password is read from the
+    /// FLEET_PASSWORD environment variable or the first line of stdin.
+    #[arg(long, value_name = "NAME")]
+    pub add_user: Option<String>,
+    /// The added account's role.
+    #[arg(long, value_enum, default_value = "readonly")]
+    pub role: db::Role,
+}
+
+/// What the dashboard threads share.
+pub struct App {
+    pub args: FleetArgs,
+    pub rules: state::Rules,
+    pub fleet: Mutex<state::Fleet>,
+    pub conn: Mutex<rusqlite::Connection>,
+    pub client: AsyncClient,
+    pub keys: Vec<SigningKey>,
+    pub stop: AtomicBool,
+}
+
+/// Runs the dashboard until the process is stopped (or adds an account and returns).
+pub fn fleet(args: FleetArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.add_user {
+        let password = match std::env::var("FLEET_PASSWORD") {
+            Ok(p) => p,
+            Err(_) => {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).context("reading the password from stdin")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            }
+        };
+        let conn = db::open(&args.db)?;
+        db::add_user(&conn, name, args.role, &password)?;
+        println!("account {name} ({}) saved in {}", args.role.as_str(), args.db.display());
+        return Ok(());
+    }
+    let running = start(args)?;
+    running.wait()
+}
+
+/// A running dashboard (for tests that run it in-process).
+pub struct Running {
+    pub app: Arc<App>,
+    /// The dashboard's bound address (useful with --listen 127.0.0.1:0).
+    pub addr: std::net::SocketAddr,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Blocks until the dashboard stops.
+    pub fn wait(self) -> anyhow::Result<()> {
+        for t in self.threads {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+
+    /// Stops the MQTT loop and the web server.
+    pub fn stop(&self) {
+        self.app.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Opens the database, connects to the broker and starts serving; returns at once.
+pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
+    let broker = args.broker.broker()?;
+    let mut keys = Vec::new();
+    for path in &args.sign_keys {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading key {}", path.display()))?;
+        keys.push(
+            kiosk::bundle::format::parse_signing_key(&text).with_context(|| {
+                format!("{} is not a signing key (64 hex digits)", path.display())
+            })?,
+        );
+    }
+    let conn = db::open(&args.db)?;
+    let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    if users == 0 {
+        tracing::warn!("no operator accounts yet: add one with `content-sync fleet --db {} --add-user NAME --role operator`", args.db.display());
+    }
+    let fleet = db::load(&conn)?;
+    let writer_conn = db::open(&args.db)?;
+    let rules = state::Rules {
+        offline_after: chrono::Duration::seconds(args.offline_after),
+        stale_after: chrono::Duration::seconds(args.stale_after),
+        disk_min_percent: args.disk_min_percent,
+        black_frames: args.black_frames.clone(),
+    };
+    let client_id = format!("content-sync-fleet-{:08x}", rand::random::<u32>());
+    let mut opts = broker.options(&client_id)?;
+    // A whole city reports into this one connection: a deep queue avoids stalls.
+    opts.set_inflight(1000);
+    let (client, events) = AsyncClient::new(opts, 10_000);
+    let server = tiny_http::Server::http(&args.listen)
+        .map_err(|e| anyhow::anyhow!("listening on {}: {e}", args.listen))?;
+    let addr = server.server_addr().to_ip().context("the dashboard is not on an IP address")?;
+    let metrics = match &args.metrics_listen {
+        Some(a) => {
+            Some(tiny_http::Server::http(a).map_err(|e| anyhow::anyhow!("listening on {a}: {e}"))?)
+        }
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().and_then(|m| m.server_addr().to_ip());
+    let app = Arc::new(App {
+        args,
+        rules,
+        fleet: Mutex::new(fleet),
+        conn: Mutex::new(conn),
+        client: client.clone(),
+        keys,
+        stop: AtomicBool::new(false),
+    });
+    let (tx, rx) = mpsc::channel();
+    let keep = chrono::Duration::hours(app.args.keep_hours);
+    let mut threads = Vec::new();
+    threads.push(
+        std::thread::Builder::new()
+            .name("fleet-db".into())
+            .spawn(move || db::writer(writer_conn, rx, keep))?,
+    );
+    let mqtt_app = app.clone();
+    threads.push(std::thread::Builder::new().name("fleet-mqtt".into()).spawn(move || {
+        if let Err(e) = mqtt_loop(mqtt_app, client, events, tx) {
+            tracing::error!("fleet MQTT loop stopped: {e:#}");
+        }
+    })?);
+    threads.extend(web::serve(app.clone(), server, false)?);
+    if let Some(m) = metrics {
+        threads.extend(web::serve(app.clone(), m, true)?);
+    }
+    tracing::info!("fleet dashboard on http://{addr}");
+    Ok(Running { app, addr, metrics_addr, threads })
+}
+
+/// The topics the dashboard listens to.
+fn subscriptions() -> Vec<String> {
+    let mut subs: Vec<String> = ["state", "health", "usage", "event", "cmd/ack"]
+        .iter()
+        .map(|l| topic::dev("+", l))
+        .collect();
+    subs.push(format!("{}/content/+/manifest", protocol::PREFIX));
+    subs
+}
+
+fn mqtt_loop(
+    app: Arc<App>,
+    client: AsyncClient,
+    mut events: rumqttc::EventLoop,
+    tx: mpsc::Sender<state::Change>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the MQTT runtime")?;
+    rt.block_on(async {
+        let mut attempt = 0;
+        loop {
+            if app.stop.load(Ordering::Relaxed) {
+                client.disconnect().await.ok();
+                return Ok(());
+            }
+            let ev = match tokio::time::timeout(Duration::from_millis(200), events.poll()).await {
+                Err(_) => continue,
+                Ok(ev) => ev,
+            };
+            match ev {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    attempt = 0;
+                    for s in subscriptions() {
+                        client.subscribe(s, QoS::AtLeastOnce).await?;
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let change = match app.fleet.lock() {
+                        Ok(mut f) => f.ingest(&p.topic, &p.payload, &app.rules, Utc::now()),
+                        Err(_) => bail!("the fleet state lock is poisoned"),
+                    };
+                    match change {
+                        Some(c) => {
+                            if tx.send(c).is_err() {
+                                bail!("the database writer stopped");
+                            }
+                        }
+                        None => tracing::debug!("ignored a message on {}", p.topic),
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let wait = backoff(attempt);
+                    attempt += 1;
+                    tracing::warn!("fleet: broker connection: {e}; retrying in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    })
 }

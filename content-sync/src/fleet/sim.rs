@@ -1,0 +1,290 @@
+//! The fleet simulator: N virtual kiosks, each with its own MQTT connection and last will,
+//! speaking the real protocol — retained `state` online, periodic `health` and `usage`, an
+//! `event` when content is applied, and acks to commands (verified against the root keys
+//! when `--trust` is given, as a real kiosk does). For tests, demos and the benchmark.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use kiosk::bundle::format::Envelope;
+use kiosk::content::ScopeCode;
+use kiosk::sync::client::backoff;
+use kiosk::sync::protocol::{self, topic, Ack, Command, Event, Health, ScopeVersion, Usage};
+use rand::Rng as _;
+use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, Packet, QoS};
+
+use super::FleetBroker;
+
+/// The frame checksum simulated black screens report.
+pub const BLACK_FRAME: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub broker: FleetBroker,
+    /// How many virtual kiosks.
+    #[arg(long, default_value_t = 10)]
+    pub devices: usize,
+    /// Hall scope(s) the kiosks belong to, assigned round-robin.
+    #[arg(long = "scope", default_value = "430182-001-01")]
+    pub scopes: Vec<String>,
+    /// Device ids are PREFIX-0001, PREFIX-0002, …
+    #[arg(long, default_value = "sim")]
+    pub prefix: String,
+    /// Seconds between health reports.
+    #[arg(long, default_value_t = 30)]
+    pub interval: u64,
+    /// The content version every kiosk reports for each scope of its chain.
+    #[arg(long, default_value_t = 1)]
+    pub content_version: u64,
+    /// The first N kiosks report a black frame.
+    #[arg(long, default_value_t = 0)]
+    pub black: usize,
+    /// The last N kiosks stop reporting after --silent-after seconds but stay connected
+    /// (a hung kiosk: no last will is ever sent).
+    #[arg(long, default_value_t = 0)]
+    pub silent: usize,
+    #[arg(long, default_value_t = 60)]
+    pub silent_after: u64,
+    /// Root public keys (hex) that commands must be signed by; without, any command is acked.
+    #[arg(long = "trust")]
+    pub trust: Vec<String>,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+/// Controls and counters of a running simulator (for tests and benchmarks).
+#[derive(Debug, Default)]
+pub struct SimControl {
+    /// Stops every kiosk cleanly (retained "offline", then DISCONNECT).
+    pub stop: AtomicBool,
+    /// Kiosks to kill: their connection is dropped without DISCONNECT, so the broker
+    /// publishes their last will, as when a kiosk loses power.
+    pub kill: Mutex<HashSet<String>>,
+    pub health_sent: AtomicU64,
+    pub acks_sent: AtomicU64,
+    pub connected: AtomicU64,
+}
+
+impl SimControl {
+    pub fn kill(&self, device: &str) {
+        if let Ok(mut k) = self.kill.lock() {
+            k.insert(device.to_string());
+        }
+    }
+    fn killed(&self, device: &str) -> bool {
+        self.kill.lock().map(|k| k.contains(device)).unwrap_or(false)
+    }
+}
+
+/// Runs the simulator until killed or `--seconds` pass.
+pub fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let ctl = Arc::new(SimControl::default());
+    if let Some(s) = args.seconds {
+        let c = ctl.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(s));
+            c.stop.store(true, Ordering::Relaxed);
+        });
+    }
+    simulate_until(args, ctl)
+}
+
+/// The device ids a simulator with these arguments uses.
+pub fn device_ids(args: &SimulateArgs) -> Vec<String> {
+    (1..=args.devices).map(|i| format!("{}-{i:04}", args.prefix)).collect()
+}
+
+/// Runs the simulator until `ctl.stop` is set.
+pub fn simulate_until(args: SimulateArgs, ctl: Arc<SimControl>) -> anyhow::Result<()> {
+    let broker = args.broker.broker()?;
+    let scopes: Vec<ScopeCode> =
+        args.scopes.iter().map(|s| ScopeCode::parse(s)).collect::<Result<_, _>>()?;
+    anyhow::ensure!(!scopes.is_empty(), "give at least one --scope");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the simulator runtime")?;
+    let args = Arc::new(args);
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        let n = args.devices;
+        for (i, id) in device_ids(&args).into_iter().enumerate() {
+            let opts = broker.options(&id)?;
+            let scope = scopes[i % scopes.len()].clone();
+            let kind = Kind { black: i < args.black, silent: i >= n.saturating_sub(args.silent) };
+            tasks.push(tokio::spawn(kiosk(id, scope, kind, opts, args.clone(), ctl.clone())));
+            // Spread the connects: a broker takes a thundering herd badly.
+            if i % 100 == 99 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        anyhow::Ok(())
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Kind {
+    black: bool,
+    silent: bool,
+}
+
+async fn kiosk(
+    id: String,
+    scope: ScopeCode,
+    kind: Kind,
+    mut opts: rumqttc::MqttOptions,
+    args: Arc<SimulateArgs>,
+    ctl: Arc<SimControl>,
+) {
+    let state = topic::dev(&id, "state");
+    opts.set_last_will(LastWill::new(&state, protocol::OFFLINE.to_vec(), QoS::AtLeastOnce, true));
+    let (client, mut events) = AsyncClient::new(opts, 64);
+    let chain = scope.chain();
+    let started = tokio::time::Instant::now();
+    // A random phase, so N kiosks do not all report in the same instant.
+    let phase = Duration::from_millis(rand::thread_rng().gen_range(0..args.interval.max(1) * 1000));
+    let mut tick = tokio::time::interval_at(
+        started + phase.min(Duration::from_secs(1)),
+        Duration::from_secs(args.interval.max(1)),
+    );
+    let mut check = tokio::time::interval(Duration::from_millis(100));
+    let mut attempt = 0;
+    let mut touches = 0u64;
+    let mut connected = false;
+    loop {
+        tokio::select! {
+            ev = events.poll() => match ev {
+                Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
+                    attempt = 0;
+                    if !connected {
+                        ctl.connected.fetch_add(1, Ordering::Relaxed);
+                        connected = true;
+                    }
+                    let _ = client.publish(&state, QoS::AtLeastOnce, true, protocol::ONLINE.to_vec()).await;
+                    let _ = client.subscribe(topic::dev(&id, "cmd"), QoS::AtLeastOnce).await;
+                    for s in &chain {
+                        let _ = client.subscribe(topic::scope_cmd(s), QoS::AtLeastOnce).await;
+                    }
+                    let applied = Event::Applied { scope: scope.clone(), version: args.content_version, bytes: 1 << 20, at: Utc::now() };
+                    if let Ok(p) = serde_json::to_vec(&applied) {
+                        let _ = client.publish(topic::dev(&id, "event"), QoS::AtLeastOnce, false, p).await;
+                    }
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    let ack = answer(&id, &chain, &args.trust, &p.payload);
+                    if let Ok(bytes) = serde_json::to_vec(&ack) {
+                        if client.publish(topic::dev(&id, "cmd/ack"), QoS::AtLeastOnce, false, bytes).await.is_ok() {
+                            ctl.acks_sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+            },
+            _ = tick.tick() => {
+                if kind.silent && started.elapsed() >= Duration::from_secs(args.silent_after) {
+                    continue;
+                }
+                touches += rand::thread_rng().gen_range(0..20);
+                let h = health(&id, &chain, args.content_version, kind.black, touches);
+                let usage = Usage { device: id.clone(), searches: rand::thread_rng().gen_range(0..5), ..Usage::default() };
+                if let (Ok(h), Ok(u)) = (serde_json::to_vec(&h), serde_json::to_vec(&usage)) {
+                    let _ = client.publish(topic::dev(&id, "health"), QoS::AtMostOnce, false, h).await;
+                    let _ = client.publish(topic::dev(&id, "usage"), QoS::AtMostOnce, false, u).await;
+                    ctl.health_sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ = check.tick() => {
+                if ctl.killed(&id) {
+                    // Dropping the event loop closes the socket without DISCONNECT.
+                    return;
+                }
+                if ctl.stop.load(Ordering::Relaxed) {
+                    let _ = client.publish(&state, QoS::AtLeastOnce, true, protocol::OFFLINE.to_vec()).await;
+                    let _ = client.disconnect().await;
+                    // Let the last packets leave.
+                    let _ = tokio::time::timeout(Duration::from_millis(300), async { loop { if events.poll().await.is_err() { break } } }).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn health(id: &str, chain: &[ScopeCode], version: u64, black: bool, touches: u64) -> Health {
+    let mut rng = rand::thread_rng();
+    Health {
+        device: id.to_string(),
+        app_version: env!("CARGO_PKG_VERSION").to_string(),
+        at: Utc::now(),
+        uptime_seconds: rng.gen_range(1000..100_000),
+        cpu_percent: rng.gen_range(2.0..35.0),
+        mem_total_kb: 4 << 20,
+        mem_available_kb: rng.gen_range(1 << 20..3 << 20),
+        disk_total_bytes: 64 << 30,
+        disk_available_bytes: rng.gen_range(20u64 << 30..40 << 30),
+        temperature_c: Some(rng.gen_range(38.0..55.0)),
+        content: chain.iter().map(|s| ScopeVersion { scope: s.clone(), version }).collect(),
+        last_sync: Some(Utc::now()),
+        connected: true,
+        touches,
+        frame_checksum: Some(if black {
+            BLACK_FRAME.to_string()
+        } else {
+            format!("{:064x}", rng.gen::<u128>())
+        }),
+        recent_errors: Vec::new(),
+    }
+}
+
+/// The ack a kiosk sends for a command message.
+fn answer(id: &str, chain: &[ScopeCode], trust: &[String], payload: &[u8]) -> Ack {
+    let refuse = |cmd_id: String, result: String| Ack {
+        id: cmd_id,
+        device: id.to_string(),
+        ok: false,
+        result,
+    };
+    if !trust.is_empty() {
+        return match protocol::verify_command(payload, trust, 1, id, chain, Utc::now()) {
+            Ok(cmd) => Ack {
+                id: cmd.id.clone(),
+                device: id.to_string(),
+                ok: true,
+                result: format!("simulated {}", action_name(&cmd)),
+            },
+            Err(e) => refuse(String::new(), e.to_string()),
+        };
+    }
+    let cmd = serde_json::from_slice::<Envelope>(payload)
+        .ok()
+        .and_then(|e| serde_json::from_str::<Command>(&e.payload).ok());
+    match cmd {
+        Some(cmd) => Ack {
+            id: cmd.id.clone(),
+            device: id.to_string(),
+            ok: true,
+            result: format!("simulated {}", action_name(&cmd)),
+        },
+        None => refuse(String::new(), "not a command envelope".into()),
+    }
+}
+
+fn action_name(cmd: &Command) -> String {
+    serde_json::to_value(&cmd.action)
+        .ok()
+        .and_then(|v| v.get("action")?.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
