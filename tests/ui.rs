@@ -16,14 +16,21 @@ use chrono::{NaiveDate, Utc};
 use i_slint_backend_testing::ElementHandle;
 use kiosk::config::Config;
 use kiosk::content::{
-    merge, Block, Body, Branding, CatalogEntry, Faq, Guide, Interpretation, Item, Material, Notice, Policy, QrLink,
-    ScopeCode, ScopeContent, Validity,
+    merge, Block, Body, Branding, CatalogEntry, Faq, Guide, Interpretation, Item, Material, Notice,
+    Policy, QrLink, ScopeCode, ScopeContent, Validity,
 };
 use kiosk::store::Store;
 use kiosk::ui::{headless, init, Content, Delivery, Page, Ui};
 use slint::ComponentHandle as _;
 
-fn item(id: &str, title: &str, domain: Option<&str>, url: Option<&str>, links: &[&str], body: Body) -> Item {
+fn item(
+    id: &str,
+    title: &str,
+    domain: Option<&str>,
+    url: Option<&str>,
+    links: &[&str],
+    body: Body,
+) -> Item {
     Item {
         id: id.into(),
         title: title.into(),
@@ -268,14 +275,24 @@ fn settle(ui: &Ui) {
 fn find(ui: &Ui, label: &str) -> ElementHandle {
     use i_slint_backend_testing::AccessibleRole;
     ElementHandle::find_by_accessible_label(&ui.window, label)
-        .find(|e| e.is_valid() && matches!(e.accessible_role(), Some(AccessibleRole::Button | AccessibleRole::TextInput)))
+        .find(|e| {
+            e.is_valid()
+                && matches!(
+                    e.accessible_role(),
+                    Some(AccessibleRole::Button | AccessibleRole::TextInput)
+                )
+        })
         .unwrap_or_else(|| {
             // Leave a picture of the screen for whoever reads the failure.
             let png = std::env::temp_dir().join(format!("ui-test-{}.png", std::process::id()));
             if let Ok(pixels) = headless::snapshot(ui.window.window()) {
                 let _ = headless::write_png(&pixels, &png);
             }
-            panic!("nothing labelled “{label}” on page {:?}; screen in {}", ui.page(), png.display())
+            panic!(
+                "nothing labelled “{label}” on page {:?}; screen in {}",
+                ui.page(),
+                png.display()
+            )
         })
 }
 
@@ -361,7 +378,10 @@ fn care_mode_switches_on_and_back_off_from_any_screen() {
     tap(&ui, "政策文件");
     tap(&ui, "关怀模式");
     assert!(theme.get_care());
-    assert!(find(&ui, "关怀模式").accessible_checked() == Some(true), "the state is announced, not only coloured");
+    assert!(
+        find(&ui, "关怀模式").accessible_checked() == Some(true),
+        "the state is announced, not only coloured"
+    );
     assert!(theme.get_font_body() >= body_size * 1.5, "text at least 1.5× larger");
     assert!(theme.get_line_spacing() >= 1.3);
     tap(&ui, "关怀模式");
@@ -394,7 +414,11 @@ fn idle_timeout_wipes_a_half_filled_form() {
     tap(&ui, "轻触屏幕开始");
     assert_eq!(ui.page(), Page::Home);
     tap(&ui, "意见建议");
-    assert_eq!(find(&ui, "意见或建议").accessible_value().as_deref(), Some(""), "nothing typed survives");
+    assert_eq!(
+        find(&ui, "意见或建议").accessible_value().as_deref(),
+        Some(""),
+        "nothing typed survives"
+    );
 }
 
 #[test]
@@ -405,7 +429,10 @@ fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
     tap(&ui, "意见建议");
     tap(&ui, "提交");
     assert!(!form.get_submitted(), "an empty form is not sent");
-    assert!(slint::Model::iter(&form.get_fields()).any(|f| !f.error.is_empty()), "the missing fields say so");
+    assert!(
+        slint::Model::iter(&form.get_fields()).any(|f| !f.error.is_empty()),
+        "the missing fields say so"
+    );
     tap(&ui, "服务态度");
     tap(&ui, "意见或建议");
     tap(&ui, "中文输入");
@@ -420,9 +447,15 @@ fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
     tap(&ui, "满意");
     tap(&ui, "提交");
     assert!(form.get_submitted(), "message: {}", form.get_message());
-    assert!(slint::Model::iter(&form.get_receipt()).any(|r| r.key == "回执编号" && !r.value.is_empty()));
+    assert!(
+        slint::Model::iter(&form.get_receipt()).any(|r| r.key == "回执编号" && !r.value.is_empty())
+    );
     tap(&ui, "完成");
-    assert_eq!(find(&ui, "意见或建议").accessible_value().as_deref(), Some(""), "the sent text is gone from the screen");
+    assert_eq!(
+        find(&ui, "意见或建议").accessible_value().as_deref(),
+        Some(""),
+        "the sent text is gone from the screen"
+    );
 }
 
 #[test]
@@ -463,7 +496,11 @@ fn the_qr_code_on_a_document_page_decodes_to_its_url() {
     let png = dir.path().join("reader.png");
     let pixels = headless::snapshot(ui.window.window()).expect("render");
     headless::write_png(&pixels, &png).expect("png");
-    let out = std::process::Command::new("zbarimg").args(["--quiet", "--raw"]).arg(&png).output().expect("zbarimg runs");
+    let out = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&png)
+        .output()
+        .expect("zbarimg runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim(), POLICY_URL, "zbarimg read: {text:?}");
 }
@@ -484,9 +521,20 @@ fn gallery() {
     for page in &pages {
         for (portrait, care) in [(false, false), (true, false), (false, true), (true, true)] {
             let dir = tempfile::tempdir().expect("tempdir");
-            let name = format!("{page}{}{}.png", if portrait { "-portrait" } else { "" }, if care { "-care" } else { "" });
-            kiosk::ui::screenshot::render(&config(), fixture_content(dir.path()), page, portrait, care, &out.join(name))
-                .expect("screenshot");
+            let name = format!(
+                "{page}{}{}.png",
+                if portrait { "-portrait" } else { "" },
+                if care { "-care" } else { "" }
+            );
+            kiosk::ui::screenshot::render(
+                &config(),
+                fixture_content(dir.path()),
+                page,
+                portrait,
+                care,
+                &out.join(name),
+            )
+            .expect("screenshot");
         }
     }
 }

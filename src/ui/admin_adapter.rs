@@ -6,7 +6,7 @@ use std::rc::Rc;
 use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 
 use super::session::pin_matches;
-use super::{App, AppWindow, AdminAdapter, MetaRow};
+use super::{AdminAdapter, App, AppWindow, MetaRow};
 
 /// Longest PIN the pad takes.
 const MAX_PIN: usize = 12;
@@ -116,7 +116,8 @@ fn unlock(app: &Rc<App>) {
 
 /// What the panel lists about this kiosk.
 fn status_rows(app: &App) -> Vec<(String, String)> {
-    let versions = if app.versions.is_empty() { "无".to_string() } else { app.versions.join("，") };
+    let versions =
+        if app.versions.is_empty() { "无".to_string() } else { app.versions.join("，") };
     let counts = app
         .store
         .as_ref()
@@ -129,7 +130,14 @@ fn status_rows(app: &App) -> Vec<(String, String)> {
         ("内容版本".into(), versions),
         ("内容条目".into(), counts),
         ("数据目录".into(), app.config.data_dir.display().to_string()),
-        ("打印机".into(), if app.config.printer.is_empty() { "未配置".into() } else { app.config.printer.clone() }),
+        (
+            "打印机".into(),
+            if app.config.printer.is_empty() {
+                "未配置".into()
+            } else {
+                app.config.printer.clone()
+            },
+        ),
         ("同步与网络".into(), "同步状态未接入本面板（见 kiosk 日志）".into()),
     ]
 }

@@ -4,8 +4,8 @@
 
 use crate::content::ScopeCode;
 use crate::requests::{
-    Carrier, DisclosureRequest, FieldError, IdType, Personal, ReceiveBy, Suggestion, SATISFACTION_LABELS,
-    SUGGESTION_TOPICS,
+    Carrier, DisclosureRequest, FieldError, IdType, Personal, ReceiveBy, Suggestion,
+    SATISFACTION_LABELS, SUGGESTION_TOPICS,
 };
 
 use super::session::FormKind;
@@ -23,20 +23,41 @@ pub struct FieldSpec {
     pub choices: &'static [&'static str],
 }
 
-const fn text(key: &'static str, label: &'static str, placeholder: &'static str, required: bool) -> FieldSpec {
+const fn text(
+    key: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    required: bool,
+) -> FieldSpec {
     FieldSpec { key, label, placeholder, required, multiline: false, choices: &[] }
 }
 
-const fn long(key: &'static str, label: &'static str, placeholder: &'static str, required: bool) -> FieldSpec {
+const fn long(
+    key: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    required: bool,
+) -> FieldSpec {
     FieldSpec { key, label, placeholder, required, multiline: true, choices: &[] }
 }
 
-const fn choice(key: &'static str, label: &'static str, required: bool, choices: &'static [&'static str]) -> FieldSpec {
+const fn choice(
+    key: &'static str,
+    label: &'static str,
+    required: bool,
+    choices: &'static [&'static str],
+) -> FieldSpec {
     FieldSpec { key, label, placeholder: "", required, multiline: false, choices }
 }
 
-const ID_TYPES: &[&str] =
-    &["居民身份证", "港澳居民来往内地通行证", "台湾居民来往大陆通行证", "护照", "外国人永久居留身份证", "其他有效身份证件"];
+const ID_TYPES: &[&str] = &[
+    "居民身份证",
+    "港澳居民来往内地通行证",
+    "台湾居民来往大陆通行证",
+    "护照",
+    "外国人永久居留身份证",
+    "其他有效身份证件",
+];
 const CARRIERS: &[&str] = &["纸质", "电子文档"];
 const RECEIVE: &[&str] = &["当面领取", "邮寄", "电子邮件"];
 const ASSISTED: &[&str] = &["本人填写", "工作人员代填"];
@@ -97,14 +118,21 @@ pub fn initial_values(kind: FormKind) -> Vec<String> {
     fields(kind)
         .iter()
         .map(|f| match f.key {
-            "id_type" | "carrier" | "receive" | "assisted" => f.choices.first().copied().unwrap_or_default().to_string(),
+            "id_type" | "carrier" | "receive" | "assisted" => {
+                f.choices.first().copied().unwrap_or_default().to_string()
+            }
             _ => String::new(),
         })
         .collect()
 }
 
 fn get<'a>(kind: FormKind, values: &'a [String], key: &str) -> &'a str {
-    fields(kind).iter().position(|f| f.key == key).and_then(|i| values.get(i)).map(String::as_str).unwrap_or_default()
+    fields(kind)
+        .iter()
+        .position(|f| f.key == key)
+        .and_then(|i| values.get(i))
+        .map(String::as_str)
+        .unwrap_or_default()
 }
 
 fn pick<T: Copy + Default>(all: &[T], labels: &[&str], value: &str) -> T {
@@ -228,7 +256,9 @@ mod tests {
     fn choices_map_to_the_request_types() {
         let mut values = initial_values(FormKind::Request);
         values[1] = "护照".into();
-        let Personal::Request(r) = personal(FormKind::Request, &values) else { panic!("a request") };
+        let Personal::Request(r) = personal(FormKind::Request, &values) else {
+            panic!("a request")
+        };
         assert_eq!(r.id_type, IdType::Passport);
         assert_eq!(r.receive, ReceiveBy::InPerson);
         assert!(!r.assisted);

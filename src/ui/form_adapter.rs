@@ -6,9 +6,9 @@ use std::rc::Rc;
 use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 
 use super::form::{check, fields, initial_values, intro, messages, personal, station, title, wipe};
-use crate::requests::{Intake, SubmitError};
 use super::session::{FormKind, Target};
 use super::{App, AppWindow, FieldRow, FormAdapter, MetaRow};
+use crate::requests::{Intake, SubmitError};
 
 pub fn connect(window: &AppWindow, app: &Rc<App>) {
     let form = window.global::<FormAdapter>();
@@ -72,7 +72,11 @@ pub fn focus(app: &Rc<App>, i: usize) {
 
 /// Puts the keyboard on the first text field.
 pub fn focus_first(app: &Rc<App>) {
-    let first = app.session.borrow().form_kind.and_then(|k| fields(k).iter().position(|f| f.choices.is_empty()));
+    let first = app
+        .session
+        .borrow()
+        .form_kind
+        .and_then(|k| fields(k).iter().position(|f| f.choices.is_empty()));
     if let Some(i) = first {
         focus(app, i);
     }
@@ -99,7 +103,12 @@ pub fn set_value(app: &Rc<App>, i: usize, value: String) {
 
 /// The label of field `i`, shown on the keyboard.
 pub fn label(app: &App, i: usize) -> String {
-    app.session.borrow().form_kind.and_then(|k| fields(k).get(i)).map(|f| f.label.to_string()).unwrap_or_default()
+    app.session
+        .borrow()
+        .form_kind
+        .and_then(|k| fields(k).get(i))
+        .map(|f| f.label.to_string())
+        .unwrap_or_default()
 }
 
 /// The next text field after `i`, for the keyboard's 确定.
@@ -115,7 +124,11 @@ pub fn submit(app: &Rc<App>) {
     let errors = check(kind, &app.session.borrow().form_values, crate::requests::china_date(now));
     let complete = errors.iter().all(String::is_empty);
     app.session.borrow_mut().form_errors = errors;
-    let message = if complete { send(app, kind, now) } else { Err("还有内容需要补充或修改，请查看红色提示。".into()) };
+    let message = if complete {
+        send(app, kind, now)
+    } else {
+        Err("还有内容需要补充或修改，请查看红色提示。".into())
+    };
     if let Err(m) = message {
         app.session.borrow_mut().form_message = m;
     }
@@ -132,7 +145,12 @@ fn send(app: &Rc<App>, kind: FormKind, now: chrono::DateTime<chrono::Utc>) -> Re
     };
     let calendar = app.store.as_ref().and_then(|s| s.calendar().ok()).unwrap_or_default();
     let station = station(&app.config.scope, &app.config.device_id);
-    let intake = Intake { device: &app.config.device_id, station: &station, city_key: &desk.city_key, calendar: &calendar };
+    let intake = Intake {
+        device: &app.config.device_id,
+        station: &station,
+        city_key: &desk.city_key,
+        calendar: &calendar,
+    };
     let mut form = personal(kind, &app.session.borrow().form_values);
     let result = crate::requests::submit(&mut desk.outbox, &intake, &form, now);
     wipe(&mut form);
@@ -187,7 +205,9 @@ pub fn refresh(app: &Rc<App>) {
             required: f.required,
             error: s.form_errors.get(i).map(String::as_str).unwrap_or_default().into(),
             multiline: f.multiline,
-            choices: ModelRc::new(VecModel::from(f.choices.iter().map(|c| SharedString::from(*c)).collect::<Vec<_>>())),
+            choices: ModelRc::new(VecModel::from(
+                f.choices.iter().map(|c| SharedString::from(*c)).collect::<Vec<_>>(),
+            )),
         })
         .collect();
     form.set_fields(ModelRc::new(VecModel::from(rows)));
@@ -204,6 +224,11 @@ pub fn refresh(app: &Rc<App>) {
         .map(|(k, v)| MetaRow { key: k.as_str().into(), value: v.as_str().into() })
         .collect();
     form.set_receipt(ModelRc::new(VecModel::from(receipt)));
-    let number = s.receipt.as_ref().and_then(|r| r.first()).map(|(_, v)| v.clone()).unwrap_or_default();
-    form.set_receipt_qr(if number.is_empty() { slint::Image::default() } else { super::qr::image(&number) });
+    let number =
+        s.receipt.as_ref().and_then(|r| r.first()).map(|(_, v)| v.clone()).unwrap_or_default();
+    form.set_receipt_qr(if number.is_empty() {
+        slint::Image::default()
+    } else {
+        super::qr::image(&number)
+    });
 }

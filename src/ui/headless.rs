@@ -39,13 +39,19 @@ pub fn snapshot(window: &slint::Window) -> anyhow::Result<SharedPixelBuffer<Rgba
 }
 
 /// Writes an RGB PNG (no alpha: the kiosk is opaque, and it keeps files small).
-pub fn write_png(pixels: &SharedPixelBuffer<Rgba8Pixel>, path: &std::path::Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), pixels.width(), pixels.height());
+pub fn write_png(
+    pixels: &SharedPixelBuffer<Rgba8Pixel>,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut encoder =
+        png::Encoder::new(std::io::BufWriter::new(file), pixels.width(), pixels.height());
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::High);
-    let mut writer = encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
+    let mut writer =
+        encoder.write_header().with_context(|| format!("writing {}", path.display()))?;
     let rgb: Vec<u8> = pixels.as_slice().iter().flat_map(|p| [p.r, p.g, p.b]).collect();
     writer.write_image_data(&rgb).with_context(|| format!("writing {}", path.display()))?;
     writer.finish().with_context(|| format!("writing {}", path.display()))?;

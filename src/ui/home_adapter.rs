@@ -18,7 +18,12 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
         .iter()
         .map(|f| {
             let (glyph, note) = function_face(*f);
-            TileData { id: function_id(*f).into(), label: f.label().into(), glyph: glyph.into(), note: note.into() }
+            TileData {
+                id: function_id(*f).into(),
+                label: f.label().into(),
+                glyph: glyph.into(),
+                note: note.into(),
+            }
         })
         .collect();
     home.set_tiles(ModelRc::new(VecModel::from(tiles)));

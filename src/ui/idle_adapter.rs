@@ -105,9 +105,14 @@ fn slides(app: &App) -> Vec<Slide> {
         .unwrap_or_default()
         .into_iter()
         .take(5)
-        .map(|n| Slide { kind_label: "通知公告".into(), title: n.title.into(), line: n.subtitle.into() })
+        .map(|n| Slide {
+            kind_label: "通知公告".into(),
+            title: n.title.into(),
+            line: n.subtitle.into(),
+        })
         .collect();
-    if let Ok(page) = store.list(&ListQuery::new(Kind::Policy).validity(Validity::Valid).page(0, 5)) {
+    if let Ok(page) = store.list(&ListQuery::new(Kind::Policy).validity(Validity::Valid).page(0, 5))
+    {
         out.extend(page.items.into_iter().map(|p| Slide {
             kind_label: "重点政策".into(),
             title: p.title.into(),
@@ -122,6 +127,7 @@ pub fn preview(app: &Rc<App>, attract: bool) {
     if attract {
         wipe(app);
     } else if let Some(w) = app.window.upgrade() {
-        w.global::<IdleAdapter>().set_countdown(i32::try_from(app.device.idle_countdown_seconds).unwrap_or(10));
+        w.global::<IdleAdapter>()
+            .set_countdown(i32::try_from(app.device.idle_countdown_seconds).unwrap_or(10));
     }
 }

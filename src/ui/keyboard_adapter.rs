@@ -208,12 +208,16 @@ pub fn refresh(app: &Rc<App>) {
     drop(s);
     let (label, value) = match target {
         Some(Target::Search) => ("搜索".to_string(), search_query),
-        Some(Target::Field(i)) => (super::form_adapter::label(app, i), super::form_adapter::value(app, i)),
+        Some(Target::Field(i)) => {
+            (super::form_adapter::label(app, i), super::form_adapter::value(app, i))
+        }
         None => (String::new(), String::new()),
     };
     let s = app.session.borrow();
     kb.set_target_label(label.into());
     kb.set_target_value(value.into());
     kb.set_composing(s.composer.preedit().into());
-    kb.set_candidates(ModelRc::new(VecModel::from(list.iter().map(|c| SharedString::from(c.text.as_str())).collect::<Vec<_>>())));
+    kb.set_candidates(ModelRc::new(VecModel::from(
+        list.iter().map(|c| SharedString::from(c.text.as_str())).collect::<Vec<_>>(),
+    )));
 }

@@ -28,7 +28,11 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
         a.activity();
         let Some(mut state) = current(&a) else { return };
         let domains = domain_filters(&a, state.kind);
-        state.domain = usize::try_from(i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| domains.get(i).cloned()).map(|d| d.0);
+        state.domain = usize::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| domains.get(i).cloned())
+            .map(|d| d.0);
         state.page = 0;
         replace(&a, Page::List(state));
     });
@@ -36,7 +40,10 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     list.on_pick_validity(move |i| {
         a.activity();
         let Some(mut state) = current(&a) else { return };
-        state.validity = usize::try_from(i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| VALIDITIES.get(i).copied());
+        state.validity = usize::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| VALIDITIES.get(i).copied());
         state.page = 0;
         replace(&a, Page::List(state));
     });
@@ -71,7 +78,9 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
 fn domain_filters(app: &App, kind: Kind) -> Vec<(String, String)> {
     let Some(store) = &app.store else { return Vec::new() };
     match store.domain_counts(kind) {
-        Ok(counts) => counts.into_iter().map(|c| (c.domain, format!("{} {}", c.label, c.count))).collect(),
+        Ok(counts) => {
+            counts.into_iter().map(|c| (c.domain, format!("{} {}", c.label, c.count))).collect()
+        }
         Err(e) => {
             app.log_error(format!("领域统计读取失败：{e}"));
             Vec::new()
@@ -87,7 +96,8 @@ pub fn render(app: &Rc<App>, state: &ListState) {
     list.set_title(state.kind.label().into());
 
     let domains = domain_filters(app, state.kind);
-    let mut chips = vec![FilterChip { label: "全部领域".into(), selected: state.domain.is_none() }];
+    let mut chips =
+        vec![FilterChip { label: "全部领域".into(), selected: state.domain.is_none() }];
     // A single 领域 is no choice: the chips would only repeat the title.
     if domains.len() > 1 {
         chips.extend(domains.iter().map(|(d, label)| FilterChip {
@@ -101,7 +111,10 @@ pub fn render(app: &Rc<App>, state: &ListState) {
 
     let validities: Vec<FilterChip> = if state.kind == Kind::Policy {
         std::iter::once(FilterChip { label: "全部".into(), selected: state.validity.is_none() })
-            .chain(VALIDITIES.iter().map(|v| FilterChip { label: v.label().into(), selected: state.validity == Some(*v) }))
+            .chain(VALIDITIES.iter().map(|v| FilterChip {
+                label: v.label().into(),
+                selected: state.validity == Some(*v),
+            }))
             .collect()
     } else {
         Vec::new()

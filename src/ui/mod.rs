@@ -45,7 +45,13 @@ pub use worker::{Finder, Hit};
 
 /// Runs a closure on the UI thread, later. The kiosk posts through the event loop; tests
 /// and screenshots post into a queue they drain with [`Ui::settle`].
-pub type Post = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
+pub type Post = Arc<dyn Fn(Job) + Send + Sync>;
+
+/// A piece of work for the UI thread.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs posted while no event loop runs (tests, screenshots).
+type Queue = Arc<Mutex<Vec<Job>>>;
 
 /// The content a window shows: the store of the installed version, and a search backend.
 pub struct Content {
@@ -80,7 +86,10 @@ impl Desk {
                 }
             },
             Err(e) => {
-                tracing::warn!("forms disabled: cannot read the city key {}: {e}", key_path.display());
+                tracing::warn!(
+                    "forms disabled: cannot read the city key {}: {e}",
+                    key_path.display()
+                );
                 return None;
             }
         };
@@ -97,7 +106,13 @@ impl Desk {
 impl Content {
     /// No content at all: the window still works and says so.
     pub fn empty(problem: impl Into<String>) -> Content {
-        Content { store: None, finder: None, problem: Some(problem.into()), versions: Vec::new(), desk: None }
+        Content {
+            store: None,
+            finder: None,
+            problem: Some(problem.into()),
+            versions: Vec::new(),
+            desk: None,
+        }
     }
 
     /// The installed content version of `config`, or an empty one that says what is wrong.
@@ -106,14 +121,30 @@ impl Content {
             Ok(v) => v,
             Err(e) => return Content::empty(format!("没有可用的内容版本：{e:#}")),
         };
-        let db = version.dir.join("content.db");
-        let store = match Store::open(&db) {
+        let store = match Store::open(&version.db_path()) {
             Ok(s) => s,
             Err(e) => return Content::empty(format!("内容数据库无法打开：{e}")),
         };
-        let finder = worker::open_finder(&version.dir.join("index"));
-        let versions = vec![version.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()];
-        Content { store: Some(store), finder, problem: None, versions, desk: Desk::installed(config) }
+        let finder = worker::open_finder(&version.index_dir());
+        let versions = version
+            .versions()
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} v{}{}",
+                    v.scope.as_str(),
+                    v.version,
+                    if v.demo { "（演示内容）" } else { "" }
+                )
+            })
+            .collect();
+        Content {
+            store: Some(store),
+            finder,
+            problem: None,
+            versions,
+            desk: Desk::installed(config),
+        }
     }
 }
 
@@ -159,7 +190,7 @@ impl App {
 pub struct Ui {
     pub window: AppWindow,
     app: Rc<App>,
-    queue: Option<Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>>,
+    queue: Option<Queue>,
     _timers: Vec<slint::Timer>,
 }
 
@@ -185,7 +216,7 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
             None,
         ),
         Delivery::Queue => {
-            let queue: Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>> = Arc::default();
+            let queue: Queue = Arc::default();
             let q = queue.clone();
             let post: Post = Arc::new(move |f| {
                 if let Ok(mut q) = q.lock() {

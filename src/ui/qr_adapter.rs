@@ -27,7 +27,9 @@ fn links(app: &App) -> Vec<(String, String, String)> {
         .iter()
         .filter_map(|s| match store.get(&s.id) {
             Ok(Some(d)) => match d.item.body {
-                Body::QrLink(q) => Some((d.item.title, q.description.unwrap_or_default(), q.target)),
+                Body::QrLink(q) => {
+                    Some((d.item.title, q.description.unwrap_or_default(), q.target))
+                }
                 _ => None,
             },
             Ok(None) => None,

@@ -53,7 +53,12 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     reader.on_print(move || {
         a.activity();
         let Some(doc) = current_doc(&a) else { return };
-        let status = match super::tts::print(&a.config.printer, &doc.title, &speech_text(&doc), a.device.print_page_limit) {
+        let status = match super::tts::print(
+            &a.config.printer,
+            &doc.title,
+            &speech_text(&doc),
+            a.device.print_page_limit,
+        ) {
             Ok(()) => "已发送到打印机，请在打印机处取件".to_string(),
             Err(e) => {
                 a.log_error(format!("打印失败：{e:#}"));
@@ -110,19 +115,28 @@ pub fn render(app: &Rc<App>, id: &str) {
     reader.set_kind_label(doc.kind_label.as_str().into());
     reader.set_title(doc.title.as_str().into());
     reader.set_banner(doc.banner.as_str().into());
-    let meta: Vec<MetaRow> =
-        doc.meta.iter().map(|m| MetaRow { key: m.key.as_str().into(), value: m.value.as_str().into() }).collect();
+    let meta: Vec<MetaRow> = doc
+        .meta
+        .iter()
+        .map(|m| MetaRow { key: m.key.as_str().into(), value: m.value.as_str().into() })
+        .collect();
     reader.set_meta(ModelRc::new(VecModel::from(meta)));
     let blocks: Vec<BlockRow> = doc
         .blocks
         .iter()
         .map(|b| match b {
-            ViewBlock::Heading(t) => BlockRow { kind: 0, text: t.as_str().into(), cells: ModelRc::default() },
-            ViewBlock::Paragraph(t) => BlockRow { kind: 1, text: t.as_str().into(), cells: ModelRc::default() },
+            ViewBlock::Heading(t) => {
+                BlockRow { kind: 0, text: t.as_str().into(), cells: ModelRc::default() }
+            }
+            ViewBlock::Paragraph(t) => {
+                BlockRow { kind: 1, text: t.as_str().into(), cells: ModelRc::default() }
+            }
             ViewBlock::Row { cells, header } => BlockRow {
                 kind: if *header { 3 } else { 2 },
                 text: SharedString::default(),
-                cells: ModelRc::new(VecModel::from(cells.iter().map(SharedString::from).collect::<Vec<_>>())),
+                cells: ModelRc::new(VecModel::from(
+                    cells.iter().map(SharedString::from).collect::<Vec<_>>(),
+                )),
             },
         })
         .collect();
@@ -130,7 +144,11 @@ pub fn render(app: &Rc<App>, id: &str) {
     let links: Vec<LinkRow> = doc
         .links
         .iter()
-        .map(|l| LinkRow { id: l.id.as_str().into(), kind_label: l.kind_label.as_str().into(), title: l.title.as_str().into() })
+        .map(|l| LinkRow {
+            id: l.id.as_str().into(),
+            kind_label: l.kind_label.as_str().into(),
+            title: l.title.as_str().into(),
+        })
         .collect();
     reader.set_links(ModelRc::new(VecModel::from(links)));
     let url = doc.url.clone().unwrap_or_default();

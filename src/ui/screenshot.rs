@@ -14,12 +14,36 @@ use crate::store::ListQuery;
 
 /// The pages `--page` accepts.
 pub const PAGES: &[&str] = &[
-    "home", "policies", "guides", "faqs", "reader", "reader-repealed", "guide", "catalog", "catalog-item", "search",
-    "keyboard", "qr", "request", "request-errors", "suggestion", "countdown", "attract", "pin", "admin",
+    "home",
+    "policies",
+    "guides",
+    "faqs",
+    "reader",
+    "reader-repealed",
+    "guide",
+    "catalog",
+    "catalog-item",
+    "search",
+    "keyboard",
+    "qr",
+    "request",
+    "request-errors",
+    "suggestion",
+    "countdown",
+    "attract",
+    "pin",
+    "admin",
 ];
 
 /// Renders `page` with `content` and writes it to `out`.
-pub fn render(config: &Config, content: Content, page: &str, portrait: bool, care: bool, out: &Path) -> anyhow::Result<()> {
+pub fn render(
+    config: &Config,
+    content: Content,
+    page: &str,
+    portrait: bool,
+    care: bool,
+    out: &Path,
+) -> anyhow::Result<()> {
     headless::init()?;
     let ui = init(config, content, Delivery::Queue)?;
     let (w, h) = if portrait { (1080, 1920) } else { (1920, 1080) };
@@ -45,7 +69,8 @@ fn open(ui: &Ui, page: &str) -> anyhow::Result<()> {
         "guides" => ui.open(Page::List(ListState::new(Kind::Guide))),
         "faqs" => ui.open(Page::List(ListState::new(Kind::Faq))),
         "reader" => {
-            let id = first(ui, ListQuery::new(Kind::Policy).validity(Validity::Valid)).context("no policy in force in the content")?;
+            let id = first(ui, ListQuery::new(Kind::Policy).validity(Validity::Valid))
+                .context("no policy in force in the content")?;
             ui.open(Page::Reader(id));
         }
         "reader-repealed" => {
@@ -60,7 +85,8 @@ fn open(ui: &Ui, page: &str) -> anyhow::Result<()> {
         }
         "catalog" => ui.open(Page::Catalog(Vec::new())),
         "catalog-item" => {
-            let id = first(ui, ListQuery::new(Kind::Catalog)).context("no catalogue item in the content")?;
+            let id = first(ui, ListQuery::new(Kind::Catalog))
+                .context("no catalogue item in the content")?;
             ui.open(Page::Reader(id));
         }
         "search" => {

@@ -17,8 +17,15 @@ use crate::content::Kind;
 use crate::search::{Filters, Fragment, SearchRequest, Searcher};
 
 /// The kinds a resident can filter to, after 全部.
-const KINDS: [Kind; 7] =
-    [Kind::Policy, Kind::Interpretation, Kind::Guide, Kind::Catalog, Kind::Faq, Kind::Notice, Kind::Gazette];
+const KINDS: [Kind; 7] = [
+    Kind::Policy,
+    Kind::Interpretation,
+    Kind::Guide,
+    Kind::Catalog,
+    Kind::Faq,
+    Kind::Notice,
+    Kind::Gazette,
+];
 
 /// The search engine over a content version's index; `None` (search says it is not
 /// available) when the index cannot be opened.
@@ -40,7 +47,12 @@ fn pieces(fragments: &[Fragment]) -> Vec<Piece> {
 }
 
 impl Finder for Engine {
-    fn find(&mut self, query: &str, kinds: &[Kind], limit: usize) -> anyhow::Result<(Vec<Hit>, u64)> {
+    fn find(
+        &mut self,
+        query: &str,
+        kinds: &[Kind],
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Hit>, u64)> {
         let req = SearchRequest {
             query: query.to_string(),
             filters: Filters { kinds: kinds.to_vec(), ..Filters::default() },
@@ -86,7 +98,10 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     let a = app.clone();
     search.on_toggle_chip(move |i| {
         a.activity();
-        let kind = usize::try_from(i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| KINDS.get(i).copied());
+        let kind = usize::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| KINDS.get(i).copied());
         {
             let mut s = a.session.borrow_mut();
             s.search.kinds = kind.into_iter().collect();
@@ -137,7 +152,11 @@ pub fn set_query(app: &Rc<App>, query: &str) {
         search.set_hits(ModelRc::default());
         search.set_suggestions(ModelRc::default());
         search.set_busy(false);
-        search.set_note(if app.search.available() { "请输入要查找的内容".into() } else { "搜索暂不可用".into() });
+        search.set_note(if app.search.available() {
+            "请输入要查找的内容".into()
+        } else {
+            "搜索暂不可用".into()
+        });
         return;
     }
     if !app.search.available() {
@@ -159,7 +178,10 @@ pub fn set_query(app: &Rc<App>, query: &str) {
 
 fn spans(pieces: &[Piece]) -> ModelRc<Span> {
     ModelRc::new(VecModel::from(
-        pieces.iter().map(|p| Span { text: p.text.as_str().into(), hl: p.highlight }).collect::<Vec<_>>(),
+        pieces
+            .iter()
+            .map(|p| Span { text: p.text.as_str().into(), hl: p.highlight })
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -200,8 +222,12 @@ pub fn render(app: &Rc<App>) {
     let s = app.session.borrow();
     search.set_query(s.search.query.as_str().into());
     search.set_focused(s.target == Some(Target::Search));
-    let chips: Vec<FilterChip> = std::iter::once(FilterChip { label: "全部".into(), selected: s.search.kinds.is_empty() })
-        .chain(KINDS.iter().map(|k| FilterChip { label: k.label().into(), selected: s.search.kinds.contains(k) }))
-        .collect();
+    let chips: Vec<FilterChip> =
+        std::iter::once(FilterChip { label: "全部".into(), selected: s.search.kinds.is_empty() })
+            .chain(KINDS.iter().map(|k| FilterChip {
+                label: k.label().into(),
+                selected: s.search.kinds.contains(k),
+            }))
+            .collect();
     search.set_chips(ModelRc::new(VecModel::from(chips)));
 }

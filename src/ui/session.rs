@@ -212,7 +212,8 @@ mod tests {
     fn pin_check_accepts_only_the_right_pin() {
         // sha256("2468")
         let hash = "sha256:a1f3b1e4ae6f1ddef6afb1f4d5d5bd9d38c1e2f8bd3a0bd0d42d5df2e0dfd3a6";
-        let real = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"2468")));
+        let real =
+            format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"2468")));
         assert!(pin_matches("2468", &real));
         assert!(!pin_matches("2469", &real));
         assert!(!pin_matches("2468", hash), "a different hash does not match");

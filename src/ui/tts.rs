@@ -33,7 +33,11 @@ impl Speaker {
 
     /// Speaks `text`, stopping whatever was speaking. `on_end` runs on the UI thread when
     /// the speech ends by itself (not when stopped).
-    pub fn speak(&mut self, text: &str, on_end: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
+    pub fn speak(
+        &mut self,
+        text: &str,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> anyhow::Result<()> {
         self.stop();
         let mut child = Command::new("espeak-ng")
             .args(["-v", "cmn", "-s", "150", "--stdin"])
@@ -95,7 +99,12 @@ pub fn print(printer: &str, title: &str, text: &str, page_limit: u32) -> anyhow:
         .stderr(Stdio::piped())
         .spawn()
         .context("starting lp")?;
-    child.stdin.take().context("lp has no stdin")?.write_all(text.as_bytes()).context("writing to lp")?;
+    child
+        .stdin
+        .take()
+        .context("lp has no stdin")?
+        .write_all(text.as_bytes())
+        .context("writing to lp")?;
     let out = child.wait_with_output().context("waiting for lp")?;
     if !out.status.success() {
         anyhow::bail!("lp failed: {}", String::from_utf8_lossy(&out.stderr).trim());

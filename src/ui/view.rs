@@ -25,7 +25,10 @@ pub enum ViewBlock {
     Heading(String),
     Paragraph(String),
     /// A table row; the first row of a table is its header.
-    Row { cells: Vec<String>, header: bool },
+    Row {
+        cells: Vec<String>,
+        header: bool,
+    },
 }
 
 /// A related item shown as a button under a document.
@@ -101,7 +104,11 @@ pub fn doc_view(detail: &ItemDetail) -> DocView {
     let links = detail
         .related()
         .into_iter()
-        .map(|s| LinkView { id: s.id.clone(), kind_label: s.kind.label().to_string(), title: s.title.clone() })
+        .map(|s| LinkView {
+            id: s.id.clone(),
+            kind_label: s.kind.label().to_string(),
+            title: s.title.clone(),
+        })
         .collect();
     DocView {
         id: item.id.clone(),
@@ -112,7 +119,15 @@ pub fn doc_view(detail: &ItemDetail) -> DocView {
         meta: meta_rows,
         blocks: body,
         links,
-        url: item.url.clone().filter(|u| !u.trim().is_empty()),
+        // A guide without its own page still has its 在线办理 address to take away.
+        url: item
+            .url
+            .clone()
+            .or_else(|| match &item.body {
+                Body::Guide(g) => g.online_url.clone(),
+                _ => None,
+            })
+            .filter(|u| !u.trim().is_empty()),
     }
 }
 
@@ -142,17 +157,28 @@ fn meta_and_body(item: &Item) -> (Vec<Meta>, Vec<ViewBlock>) {
         }
         Body::Interpretation(i) => {
             blocks(&mut body, &i.body);
-            vec![meta("解读机关", i.author.clone().unwrap_or_default()), meta("发布日期", date(i.published))]
+            vec![
+                meta("解读机关", i.author.clone().unwrap_or_default()),
+                meta("发布日期", date(i.published)),
+            ]
         }
         Body::Guide(g) => {
-            section(&mut body, "申请材料", g.materials.iter().enumerate().map(|(n, m)| {
-                if m.note.is_empty() {
-                    format!("{}. {}", n + 1, m.name)
-                } else {
-                    format!("{}. {}（{}）", n + 1, m.name, m.note)
-                }
-            }));
-            section(&mut body, "办理流程", g.steps.iter().enumerate().map(|(n, s)| format!("第{}步：{}", n + 1, s)));
+            section(
+                &mut body,
+                "申请材料",
+                g.materials.iter().enumerate().map(|(n, m)| {
+                    if m.note.is_empty() {
+                        format!("{}. {}", n + 1, m.name)
+                    } else {
+                        format!("{}. {}（{}）", n + 1, m.name, m.note)
+                    }
+                }),
+            );
+            section(
+                &mut body,
+                "办理流程",
+                g.steps.iter().enumerate().map(|(n, s)| format!("第{}步：{}", n + 1, s)),
+            );
             section(&mut body, "设定依据", g.basis.clone());
             if !g.faqs.is_empty() {
                 body.push(ViewBlock::Heading("常见问题".into()));
@@ -190,7 +216,12 @@ fn meta_and_body(item: &Item) -> (Vec<Meta>, Vec<ViewBlock>) {
         }
         Body::Faq(f) => {
             body.push(ViewBlock::Heading(format!("问：{}", f.question)));
-            body.extend(f.answer.lines().filter(|l| !l.trim().is_empty()).map(|l| ViewBlock::Paragraph(l.to_string())));
+            body.extend(
+                f.answer
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| ViewBlock::Paragraph(l.to_string())),
+            );
             vec![meta("发布日期", date(f.published))]
         }
         Body::Notice(n) => {
@@ -207,7 +238,11 @@ fn meta_and_body(item: &Item) -> (Vec<Meta>, Vec<ViewBlock>) {
         }
         Body::Office(o) => {
             section(&mut body, "可办事项", o.services.clone());
-            vec![meta("地址", o.address.clone()), meta("办公时间", o.hours.clone()), meta("电话", o.phone.clone())]
+            vec![
+                meta("地址", o.address.clone()),
+                meta("办公时间", o.hours.clone()),
+                meta("电话", o.phone.clone()),
+            ]
         }
     };
     (rows.into_iter().flatten().collect(), body)
@@ -238,7 +273,12 @@ pub struct RowView {
 }
 
 pub fn row_view(s: &ItemSummary) -> RowView {
-    RowView { id: s.id.clone(), title: s.title.clone(), line1: s.subtitle.clone(), badge: validity_badge(s.validity) }
+    RowView {
+        id: s.id.clone(),
+        title: s.title.clone(),
+        line1: s.subtitle.clone(),
+        badge: validity_badge(s.validity),
+    }
 }
 
 /// How many list rows fit on one screen: fewer when the text is larger.
@@ -348,13 +388,17 @@ mod tests {
                 doc_number: Some("宁政发〔2019〕3号".into()),
                 issuer: "宁乡市人民政府".into(),
                 validity: Validity::Repealed,
-                body: vec![Block::Table { rows: vec![vec!["档次".into()], vec!["一档".into()]] }],
+                body: vec![Block::Table {
+                    rows: vec![vec!["档次".into()], vec!["一档".into()]]
+                }],
                 ..Policy::default()
             }),
         };
         let doc = doc_view(&detail(item));
         assert!(doc.banner.contains("已废止"));
-        assert!(doc.meta.contains(&Meta { key: "文号".into(), value: "宁政发〔2019〕3号".into() }));
+        assert!(doc
+            .meta
+            .contains(&Meta { key: "文号".into(), value: "宁政发〔2019〕3号".into() }));
         assert!(doc.meta.iter().any(|m| m.key == "发文机关" && m.value == "宁乡市人民政府"));
         assert!(!doc.meta.iter().any(|m| m.key == "成文日期"), "empty fields are left out");
         assert_eq!(doc.blocks[0], ViewBlock::Row { cells: vec!["档次".into()], header: true });
@@ -387,7 +431,20 @@ mod tests {
         };
         let doc = doc_view(&detail(item));
         let keys: Vec<&str> = doc.meta.iter().map(|m| m.key.as_str()).collect();
-        assert_eq!(keys, ["领域", "一级事项", "二级事项", "公开时限", "公开主体", "公开渠道和载体", "公开对象", "公开方式", "公开层级"]);
+        assert_eq!(
+            keys,
+            [
+                "领域",
+                "一级事项",
+                "二级事项",
+                "公开时限",
+                "公开主体",
+                "公开渠道和载体",
+                "公开对象",
+                "公开方式",
+                "公开层级"
+            ]
+        );
         assert!(doc.blocks.contains(&ViewBlock::Paragraph("办理依据、条件".into())));
         assert!(doc.banner.is_empty());
     }
@@ -397,7 +454,10 @@ mod tests {
         assert_eq!(page_count(0, 5), 1);
         assert_eq!(page_count(5, 5), 1);
         assert_eq!(page_count(6, 5), 2);
-        assert!(rows_per_page(false, true) < rows_per_page(false, false), "关怀 mode shows fewer, larger rows");
+        assert!(
+            rows_per_page(false, true) < rows_per_page(false, false),
+            "关怀 mode shows fewer, larger rows"
+        );
     }
 
     #[test]
@@ -412,6 +472,9 @@ mod tests {
         for f in Function::ALL {
             assert_eq!(function_from_id(function_id(f)), Some(f));
         }
-        assert_eq!(date_line(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date")), "2026年11月23日 星期一");
+        assert_eq!(
+            date_line(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).expect("date")),
+            "2026年11月23日 星期一"
+        );
     }
 }

@@ -35,7 +35,12 @@ impl Hit {
 
 /// What a search backend answers: hits and, for the box, suggestions.
 pub trait Finder: Send {
-    fn find(&mut self, query: &str, kinds: &[Kind], limit: usize) -> anyhow::Result<(Vec<Hit>, u64)>;
+    fn find(
+        &mut self,
+        query: &str,
+        kinds: &[Kind],
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Hit>, u64)>;
     fn suggest(&mut self, prefix: &str, limit: usize) -> Vec<String>;
 }
 
@@ -109,7 +114,13 @@ impl SearchWorker {
 
     /// Asks for `query`; `reply` runs on the UI thread with the answer. Older queries still
     /// waiting are skipped by the worker, which answers only the newest.
-    pub fn ask(&self, generation: u64, query: String, kinds: Vec<Kind>, reply: impl FnOnce(Answer) + Send + 'static) {
+    pub fn ask(
+        &self,
+        generation: u64,
+        query: String,
+        kinds: Vec<Kind>,
+        reply: impl FnOnce(Answer) + Send + 'static,
+    ) {
         let Some(tx) = &self.tx else { return };
         {
             let (lock, _) = &*self.pending;
@@ -141,7 +152,12 @@ impl SearchWorker {
     }
 }
 
-fn worker_loop(mut finder: Box<dyn Finder>, rx: Receiver<Request>, post: Post, pending: Arc<(Mutex<usize>, Condvar)>) {
+fn worker_loop(
+    mut finder: Box<dyn Finder>,
+    rx: Receiver<Request>,
+    post: Post,
+    pending: Arc<(Mutex<usize>, Condvar)>,
+) {
     while let Ok(mut req) = rx.recv() {
         // Skip to the newest request: the resident has typed on since the older ones.
         while let Ok(newer) = rx.try_recv() {
@@ -154,7 +170,14 @@ fn worker_loop(mut finder: Box<dyn Finder>, rx: Receiver<Request>, post: Post, p
             Ok((hits, total)) => (hits, total, None),
             Err(e) => (Vec::new(), 0, Some(format!("{e:#}"))),
         };
-        let answer = Answer { generation: req.generation, query: req.query, hits, total, suggestions, error };
+        let answer = Answer {
+            generation: req.generation,
+            query: req.query,
+            hits,
+            total,
+            suggestions,
+            error,
+        };
         let reply = req.reply;
         post(Box::new(move || reply(answer)));
         // Counted done once posted: a test's settle() waits for this, then runs the queue.
