@@ -4,6 +4,7 @@
 mod authoring; // content-sync build/sign/inspect/diff and every bad source input
 mod bundle; // verification, trust rotation, activation and the crash test
 mod device; // packaging, the systemd unit and the watchdog
+mod fleet; // the operators' dashboard against a real broker and a real browser
 mod ime; // the pinyin input method
 mod requests; // resident requests: validation, sealing, outbox, deadlines
 mod search; // the search engine and the search-quality set

@@ -1,0 +1,325 @@
+//! The operators' dashboard against a real Mosquitto and a simulated fleet, driven over
+//! HTTP like an operator's browser would (and, when Debian's chromium and chromedriver are
+//! installed, in that real headless browser over WebDriver).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use content_sync::fleet::sim::{SimControl, BLACK_FRAME};
+use content_sync::fleet::{db, FleetArgs, FleetBroker, Running, SimulateArgs};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A plain-TCP, anonymous Mosquitto on a free loopback port.
+struct Mosquitto {
+    _dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl Mosquitto {
+    fn start() -> Mosquitto {
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists());
+        let bin = bin.expect("Mosquitto is not installed: run `apt-get install -y mosquitto`");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let user = Command::new("id")
+            .arg("-un")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let user = if user.is_empty() { "root".to_string() } else { user };
+        let conf = format!("listener {port} 127.0.0.1\nuser {user}\npersistence false\nallow_anonymous true\nlog_dest stderr\n");
+        std::fs::write(dir.path().join("m.conf"), conf).expect("conf");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(dir.path().join("m.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mosquitto");
+        wait_until("mosquitto to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Mosquitto { _dir: dir, port, child }
+    }
+    fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const OPERATOR_PW: &str = "operator-secret-1";
+const READER_PW: &str = "reader-secret-1";
+
+/// Broker, dashboard (offline after 3 s) and a simulated fleet of four kiosks reporting
+/// every second: sim-0001 shows a black screen, sim-0004 hangs after 2 s.
+struct Bench {
+    sim: Arc<SimControl>,
+    running: Running,
+    sim_thread: Option<std::thread::JoinHandle<()>>,
+    base: String,
+    _dir: tempfile::TempDir,
+    _broker: Mosquitto,
+}
+
+impl Bench {
+    fn start() -> Bench {
+        let broker = Mosquitto::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let key_path = dir.path().join("root.key");
+        std::fs::write(&key_path, hex::encode(key.to_bytes())).expect("key");
+        let db_path = dir.path().join("fleet.db");
+        {
+            let conn = db::open(&db_path).expect("db");
+            db::add_user(&conn, "zhang", db::Role::Operator, OPERATOR_PW).expect("operator");
+            db::add_user(&conn, "li", db::Role::Readonly, READER_PW).expect("reader");
+        }
+        let fb = FleetBroker { broker: Some(broker.url()), ..FleetBroker::default() };
+        let running = content_sync::fleet::start(FleetArgs {
+            broker: fb.clone(),
+            db: db_path,
+            listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
+            offline_after: 3,
+            stale_after: 3600,
+            disk_min_percent: 10.0,
+            black_frames: vec![BLACK_FRAME.into()],
+            sign_keys: vec![key_path],
+            command_valid_for: 60,
+            keep_hours: 1,
+            secure_cookie: false,
+            add_user: None,
+            role: db::Role::Readonly,
+        })
+        .expect("starting the dashboard");
+        let sim = Arc::new(SimControl::default());
+        let args = SimulateArgs {
+            broker: fb,
+            devices: 4,
+            scopes: vec!["430182-001-01".into()],
+            prefix: "sim".into(),
+            interval: 1,
+            content_version: 1,
+            black: 1,
+            silent: 1,
+            silent_after: 2,
+            trust: vec![hex::encode(key.verifying_key().as_bytes())],
+            seconds: None,
+        };
+        let ctl = sim.clone();
+        let sim_thread = std::thread::spawn(move || {
+            if let Err(e) = content_sync::fleet::simulate_until(args, ctl) {
+                eprintln!("simulator: {e:#}");
+            }
+        });
+        let base = format!("http://{}", running.addr);
+        Bench { sim, running, sim_thread: Some(sim_thread), base, _dir: dir, _broker: broker }
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        self.sim.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.sim_thread.take() {
+            let _ = t.join();
+        }
+        self.running.stop();
+    }
+}
+
+/// An HTTP client that does not follow redirects and keeps one session cookie.
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookie: Option<String>,
+}
+
+/// (status, Location, Set-Cookie, body)
+type Reply = (u16, String, String, String);
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            agent: ureq::AgentBuilder::new().redirects(0).build(),
+            base: base.into(),
+            cookie: None,
+        }
+    }
+    fn finish(r: Result<ureq::Response, ureq::Error>) -> Reply {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("HTTP transport error: {e}"),
+        };
+        let status = resp.status();
+        let loc = resp.header("Location").unwrap_or_default().to_string();
+        let set = resp.header("Set-Cookie").unwrap_or_default().to_string();
+        (status, loc, set, resp.into_string().unwrap_or_default())
+    }
+    fn get(&self, path: &str) -> Reply {
+        let mut r = self.agent.get(&format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.set("Cookie", c);
+        }
+        Self::finish(r.call())
+    }
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let mut r = self.agent.post(&format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            r = r.set("Cookie", c);
+        }
+        Self::finish(r.send_form(form))
+    }
+    fn login(&mut self, user: &str, password: &str) -> Reply {
+        let reply = self.post("/login", &[("user", user), ("password", password)]);
+        if reply.0 == 303 {
+            self.cookie = reply.2.split(';').next().map(str::to_string);
+        }
+        reply
+    }
+    fn csrf(&self, path: &str) -> String {
+        let body = self.get(path).3;
+        let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field on the page") + 19;
+        body[at..].split('"').next().unwrap_or_default().to_string()
+    }
+}
+
+#[test]
+fn without_a_session_pages_redirect_to_login_and_actions_are_refused() {
+    let bench = Bench::start();
+    let mut b = Browser::new(&bench.base);
+    let (status, location, ..) = b.get("/");
+    assert_eq!((status, location.as_str()), (303, "/login"));
+    assert_eq!(b.get("/metrics").0, 401, "metrics on the dashboard port need a session");
+    assert_eq!(b.post("/device/sim-0002/command", &[("action", "restart")]).0, 401);
+    let (status, _, cookie, body) = b.login("zhang", "wrong password");
+    assert_eq!(status, 401);
+    assert!(cookie.is_empty() && body.contains("用户名或密码错误"));
+    let (status, location, cookie, _) = b.login("zhang", OPERATOR_PW);
+    assert_eq!((status, location.as_str()), (303, "/"));
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert_eq!(b.get("/").0, 200);
+    // A forged or stale form without the session's CSRF token is refused.
+    assert_eq!(
+        b.post("/device/sim-0002/command", &[("action", "restart"), ("csrf", "nope")]).0,
+        403
+    );
+}
+
+#[test]
+fn the_fleet_page_shows_the_simulated_kiosks_and_a_silent_or_killed_one_turns_offline_with_its_reason(
+) {
+    let bench = Bench::start();
+    let mut b = Browser::new(&bench.base);
+    b.login("li", READER_PW);
+    wait_until("all four kiosks online on the fleet page", Duration::from_secs(20), || {
+        let body = b.get("/").3;
+        (1..=4).all(|i| body.contains(&format!("data-device=\"sim-{i:04}\"")))
+            && body.contains("<b class=\"on\" id=\"online\">4</b>")
+    });
+    let body = b.get("/").3;
+    assert!(body.contains("430182-001-01") && body.contains("430182"), "grouped by scope");
+    // sim-0004 stops reporting after 2 s but keeps its connection: no last will, only
+    // the heartbeat rule can catch it.
+    wait_until("the hung kiosk to be flagged", Duration::from_secs(20), || {
+        b.get("/alerts")
+            .3
+            .contains("sim-0004</a></td><td>430182-001-01</td><td>offline</td><td>超过 3 秒无心跳")
+    });
+    bench.sim.kill("sim-0002");
+    wait_until("the killed kiosk's last will to show", Duration::from_secs(20), || {
+        let body = b.get("/device/sim-0002").3;
+        body.contains("离线 offline") && body.contains("last will")
+    });
+    let alerts = b.get("/alerts").3;
+    assert!(
+        alerts.contains("sim-0001</a></td><td>430182-001-01</td><td>black-screen"),
+        "black screen flagged: {alerts}"
+    );
+    assert!(!alerts.contains("sim-0003"), "a healthy kiosk has no alert");
+    let fleet = b.get("/?status=offline").3;
+    assert!(
+        fleet.contains("data-device=\"sim-0002\"") && fleet.contains("data-device=\"sim-0004\"")
+    );
+    assert!(!fleet.contains("data-device=\"sim-0003\""), "the filter hides online kiosks");
+    // The device page draws the health history.
+    let page = b.get("/device/sim-0003").3;
+    assert!(page.contains("<polyline"), "health charts on the device page");
+    let metrics = b.get("/metrics").3;
+    assert!(
+        metrics.contains("kiosk_online{device=\"sim-0003\",scope=\"430182-001-01\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kiosk_online{device=\"sim-0002\",scope=\"430182-001-01\"} 0"));
+    assert!(
+        metrics.contains("fleet_devices 4")
+            && metrics.contains("fleet_alerts{kind=\"black-screen\"} 1")
+    );
+}
+
+#[test]
+fn an_operator_command_is_signed_acked_and_audited_and_a_reader_cannot_send_one() {
+    let bench = Bench::start();
+    let mut op = Browser::new(&bench.base);
+    op.login("zhang", OPERATOR_PW);
+    wait_until("sim-0003 to report", Duration::from_secs(20), || {
+        op.get("/device/sim-0003").0 == 200
+    });
+    let csrf = op.csrf("/device/sim-0003");
+    let (status, location, ..) =
+        op.post("/device/sim-0003/command", &[("action", "resync"), ("csrf", &csrf)]);
+    assert_eq!((status, location.as_str()), (303, "/device/sim-0003"));
+    // The simulator verifies the root signature before acking, as a kiosk does.
+    wait_until("the ack on the device page", Duration::from_secs(15), || {
+        op.get("/device/sim-0003").3.contains("成功 ok：simulated resync")
+    });
+    wait_until("the ack in the audit log", Duration::from_secs(10), || {
+        let audit = op.get("/audit").3;
+        audit.contains("<td>zhang</td><td>sim-0003</td><td>resync</td>")
+            && audit.contains("成功 simulated resync")
+    });
+
+    let mut reader = Browser::new(&bench.base);
+    reader.login("li", READER_PW);
+    let page = reader.get("/device/sim-0003").3;
+    assert!(
+        !page.contains("cmd-restart") && page.contains("只读账号"),
+        "no command buttons for a reader"
+    );
+    let csrf = reader.csrf("/device/sim-0003");
+    let (status, _, _, body) =
+        reader.post("/device/sim-0003/command", &[("action", "restart"), ("csrf", &csrf)]);
+    assert_eq!(status, 403, "{body}");
+    let acks = bench.sim.acks_sent.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(bench.sim.acks_sent.load(Ordering::Relaxed), acks, "no command reached a kiosk");
+    assert!(!op.get("/audit").3.contains("<td>li</td>"), "nothing audited for the reader");
+}
