@@ -150,7 +150,14 @@ pub fn parse_body(body: &str) -> Vec<Block> {
         } else if let Some(item) = list_item(line) {
             flush_para(&mut para, &mut blocks);
             blocks.push(Block::Paragraph { text: clean_inline(item) });
+        } else if line.chars().all(|c| matches!(c, '-' | '*' | '_' | ' ')) && line.len() >= 3 {
+            // A thematic break: it separates paragraphs and is not text.
+            flush_para(&mut para, &mut blocks);
         } else {
+            let line = line.strip_prefix('>').map(str::trim_start).unwrap_or(line);
+            if starts_paragraph(line) {
+                flush_para(&mut para, &mut blocks);
+            }
             para.push(line);
         }
     }
@@ -171,6 +178,24 @@ fn heading(line: &str) -> Option<(u8, &str)> {
     } else {
         None
     }
+}
+
+/// Whether a line opens a new paragraph even without a blank line before it: the numbering
+/// of 公文 text pasted line by line (一、 （一） 1. 第一条) and ordered list items, whose
+/// number is kept as part of the text because the order matters.
+fn starts_paragraph(line: &str) -> bool {
+    const CN: &str = "一二三四五六七八九十百零";
+    let first = line.chars().next().unwrap_or(' ');
+    let rest: String = line.chars().skip(1).collect();
+    let numeral_then = |s: &str, ends: &[char]| {
+        let body: String =
+            s.chars().take_while(|c| CN.contains(*c) || c.is_ascii_digit()).collect();
+        !body.is_empty() && s[body.len()..].starts_with(ends)
+    };
+    (CN.contains(first) && numeral_then(line, &['、']))
+        || (matches!(first, '（' | '(') && numeral_then(&rest, &['）', ')']))
+        || (first.is_ascii_digit() && numeral_then(line, &['.', '、', '．', ')']))
+        || (first == '第' && numeral_then(&rest, &['条', '章', '节']))
 }
 
 fn list_item(line: &str) -> Option<&str> {
@@ -226,7 +251,7 @@ mod tests {
 
     #[test]
     fn headings_paragraphs_lists_and_tables_are_kept() {
-        let blocks = parse_body("# 一、总则\n\n第一行\n第二行\n\n- 材料一\n\n| 事项 | 时限 |\n|---|---|\n| 低保 | 20个工作日 |\n");
+        let blocks = parse_body("# 一、总则\n\n第一行\n第二行\n\n- 材料一\n\n| 事项 | 时限 |\n|---|---|\n| 低保 | 20个工作日 |\n（一）甲\n（二）乙\n1. 丙\n");
         assert_eq!(
             blocks,
             vec![
@@ -239,6 +264,9 @@ mod tests {
                         vec!["低保".into(), "20个工作日".into()]
                     ]
                 },
+                Block::Paragraph { text: "（一）甲".into() },
+                Block::Paragraph { text: "（二）乙".into() },
+                Block::Paragraph { text: "1. 丙".into() },
             ]
         );
     }

@@ -989,6 +989,13 @@ impl Loader {
                     first.insert(item.id.clone(), origin.clone());
                 }
             }
+            if let Some(url) = &item.url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    report(SourceErrorKind::Invalid(format!(
+                        "url “{url}” is not a web address: write it in full, starting with https://"
+                    )));
+                }
+            }
             if let Some(d) = &item.domain {
                 if !is_known_domain(d) {
                     report(SourceErrorKind::UnknownDomain { domain: d.clone() });
