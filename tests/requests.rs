@@ -375,3 +375,42 @@ fn no_planted_personal_data_reaches_the_outbox_file() {
     let raw: Vec<u8> = all_bytes(dir.path()).into_iter().flat_map(|(_, b)| b).collect();
     assert!(contains(&raw, b"YSQ-430182-20250303-0001"));
 }
+
+#[test]
+fn two_connections_taking_forms_at_once_never_share_a_receipt_number() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outbox.db");
+    // Create the schema once before the threads race.
+    drop(Outbox::open(&path).expect("outbox"));
+    let key = CitySecret::generate().public();
+    let numbers: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, key) = (path.clone(), key.clone());
+                s.spawn(move || {
+                    let cal = calendar_2024_2025();
+                    let intake =
+                        Intake { device: "k", station: "430182", city_key: &key, calendar: &cal };
+                    let mut outbox = Outbox::open(&path).expect("outbox");
+                    (0..25)
+                        .map(|_| {
+                            submit(
+                                &mut outbox,
+                                &intake,
+                                &Personal::Request(planted_request()),
+                                morning(d(2025, 3, 3)),
+                            )
+                            .expect("submit")
+                            .number
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
+    });
+    let unique: std::collections::HashSet<&String> = numbers.iter().collect();
+    assert_eq!(unique.len(), 50);
+    assert!(unique.contains(&"YSQ-430182-20250303-0050".to_string()));
+    assert_eq!(Outbox::open(&path).expect("reopen").waiting().expect("count"), 50);
+}

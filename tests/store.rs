@@ -432,3 +432,62 @@ fn the_in_memory_store_answers_like_the_file() {
     let hits = store.summaries(&["c-2", "nope", "p-mid"]).expect("summaries");
     assert_eq!(ids(&hits), vec!["c-2", "p-mid"]);
 }
+
+/// Figures for 100k policies: write time, file size, and the list/get queries a screen
+/// makes. Prints, asserts only that the answers are complete.
+#[test]
+#[ignore = "benchmark: cargo test --release --test tests store::figures -- --ignored --nocapture"]
+fn figures_at_100k_items() {
+    use std::time::Instant;
+    let domains = ["社会保险", "就业", "养老服务", "卫生健康", "义务教育"];
+    let items = (0..100_000u32)
+        .map(|i| {
+            let validity = if i % 7 == 0 { Validity::Repealed } else { Validity::Valid };
+            let published = day(2000 + (i % 26) as i32, 1 + i % 12, 1 + i % 28);
+            scoped(
+                "430182",
+                &format!("p-{i:06}"),
+                &format!("关于第{i}号事项的通知"),
+                Some(domains[(i % 5) as usize]),
+                &[],
+                policy(
+                    Some(&format!("宁政发〔2024〕{i}号")),
+                    "宁乡市人民政府",
+                    published,
+                    validity,
+                ),
+            )
+        })
+        .collect();
+    let merged = Merged { items, ..Merged::default() };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("content.db");
+    let t = Instant::now();
+    write_db(&path, &merged).expect("write");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("write_db 100k policies: {:?}, {} MB", t.elapsed(), size / 1_000_000);
+    let store = Store::open(&path).expect("open");
+    let time = |label: &str, f: &mut dyn FnMut() -> u64| {
+        let t = Instant::now();
+        let n = f();
+        println!("{label}: {:?} ({n})", t.elapsed());
+        n
+    };
+    let total = time("first page, all policies", &mut || {
+        store.list(&ListQuery::new(Kind::Policy)).expect("list").total
+    });
+    assert_eq!(total, 100_000);
+    time("first page, one domain, in force", &mut || {
+        store
+            .list(&ListQuery::new(Kind::Policy).domain("就业").validity(Validity::Valid))
+            .expect("list")
+            .total
+    });
+    time("page at offset 50,000", &mut || {
+        store.list(&ListQuery::new(Kind::Policy).page(50_000, 20)).expect("list").items.len() as u64
+    });
+    time("get with links", &mut || {
+        store.get("p-050000").expect("get").map(|d| d.links_in.len() as u64).unwrap_or(0)
+    });
+    time("domain counts", &mut || store.domain_counts(Kind::Policy).expect("counts").len() as u64);
+}

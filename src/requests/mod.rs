@@ -31,6 +31,10 @@ pub use seal::{
     Submission, SubmissionKind,
 };
 
+/// The outbox's file name under the kiosk's `data_dir`, beside (not inside) the content
+/// versions, which are replaced on every update.
+pub const OUTBOX_FILE: &str = "outbox.db";
+
 /// Who is taking the submission: fixed for a kiosk.
 #[derive(Clone, Debug)]
 pub struct Intake<'a> {

@@ -44,6 +44,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX items_by_kind ON items (kind, in_force DESC, date_key DESC, ord, title_key, id);
     CREATE INDEX items_by_domain ON items (kind, domain, in_force DESC, date_key DESC, ord, title_key, id);
+    -- With a 效力状态 filter the in-force flag is constant, so these serve both the count
+    -- and the page straight from the index.
+    CREATE INDEX items_by_validity ON items (kind, validity, date_key DESC, ord, title_key, id);
+    CREATE INDEX items_by_domain_validity ON items (kind, domain, validity, date_key DESC, ord, title_key, id);
     CREATE INDEX items_by_catalog ON items (kind, domain, level1, level2);
     CREATE TABLE links (
         src TEXT NOT NULL,
