@@ -323,3 +323,159 @@ fn an_operator_command_is_signed_acked_and_audited_and_a_reader_cannot_send_one(
     assert_eq!(bench.sim.acks_sent.load(Ordering::Relaxed), acks, "no command reached a kiosk");
     assert!(!op.get("/audit").3.contains("<td>li</td>"), "nothing audited for the reader");
 }
+
+// ---------------------------------------------------------------------------------------
+// The same in a real headless browser: Debian's chromium driven over WebDriver
+// ---------------------------------------------------------------------------------------
+
+/// Debian's chromium and chromedriver, installed with apt when missing.
+fn chromedriver() -> PathBuf {
+    let find = || {
+        Some(PathBuf::from("/usr/bin/chromedriver"))
+            .filter(|p| p.exists() && PathBuf::from("/usr/bin/chromium").exists())
+    };
+    if let Some(p) = find() {
+        return p;
+    }
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    find().unwrap_or_else(|| panic!("chromium is not installed and could not be installed: run `apt-get install -y chromium chromium-driver`"))
+}
+
+/// A WebDriver session in headless chromium.
+struct WebDriver {
+    driver: Child,
+    url: String,
+    agent: ureq::Agent,
+    _profile: tempfile::TempDir,
+}
+
+impl WebDriver {
+    fn start() -> WebDriver {
+        let port = free_port();
+        let driver = Command::new(chromedriver())
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver");
+        wait_until("chromedriver to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let profile = tempfile::tempdir().expect("profile dir");
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+        // Flags from the machine notes: without the background-networking ones chromium
+        // keeps trying to reach Google over a closed network.
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000",
+                     format!("--user-data-dir={}", profile.path().display())]}}}});
+        let base = format!("http://127.0.0.1:{port}");
+        let resp: serde_json::Value = agent
+            .post(&format!("{base}/session"))
+            .send_json(caps)
+            .expect("a WebDriver session")
+            .into_json()
+            .expect("json");
+        let id = resp["value"]["sessionId"].as_str().expect("a session id").to_string();
+        WebDriver { driver, url: format!("{base}/session/{id}"), agent, _profile: profile }
+    }
+    fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let req = self.agent.request(method, &format!("{}{path}", self.url));
+        let resp = if method == "GET" { req.call() } else { req.send_json(body) };
+        match resp {
+            Ok(r) => r.into_json::<serde_json::Value>().expect("json")["value"].clone(),
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        }
+    }
+    fn go(&self, url: &str) {
+        self.call("POST", "/url", serde_json::json!({ "url": url }));
+    }
+    fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            serde_json::json!({"using": "css selector", "value": css}),
+        );
+        // The W3C element reference is the object's only value.
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.call("POST", &format!("/element/{e}/value"), serde_json::json!({ "text": text }));
+    }
+    fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.call("POST", &format!("/element/{e}/click"), serde_json::json!({}));
+    }
+    fn source(&self) -> String {
+        self.call("GET", "/source", serde_json::Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let b64 = self.call("GET", "/screenshot", serde_json::Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        std::fs::write(path, png).expect("writing the screenshot");
+    }
+}
+
+impl Drop for WebDriver {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.url).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked() {
+    let bench = Bench::start();
+    let wd = WebDriver::start();
+    wd.go(&format!("{}/device/sim-0003", bench.base));
+    assert!(
+        wd.source().contains("id=\"password\""),
+        "without a session the browser lands on the login form"
+    );
+    wd.type_into("#user", "zhang");
+    wd.type_into("#password", "not the password");
+    wd.click("#login");
+    assert!(wd.source().contains("用户名或密码错误"));
+    wd.type_into("#user", "zhang");
+    wd.type_into("#password", OPERATOR_PW);
+    wd.click("#login");
+    wait_until("the fleet in the browser", Duration::from_secs(20), || {
+        wd.go(&format!("{}/", bench.base));
+        let s = wd.source();
+        (1..=4).all(|i| s.contains(&format!("sim-{i:04}")))
+    });
+    wait_until("the hung kiosk's alert in the browser", Duration::from_secs(20), || {
+        wd.go(&format!("{}/alerts", bench.base));
+        wd.source().contains("无心跳")
+    });
+    wd.go(&format!("{}/", bench.base));
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-dashboard.png");
+    wd.screenshot(&shot);
+    eprintln!("dashboard screenshot: {}", shot.display());
+    wd.go(&format!("{}/device/sim-0003", bench.base));
+    wd.click("#cmd-resync");
+    wait_until("the ack in the browser", Duration::from_secs(15), || {
+        wd.go(&format!("{}/device/sim-0003", bench.base));
+        wd.source().contains("成功 ok：simulated resync")
+    });
+    wd.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-device.png"));
+}
