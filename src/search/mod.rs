@@ -75,7 +75,7 @@ pub fn cli(
         None => {
             let version =
                 crate::bundle::open_installed(config).context("no installed content to search")?;
-            version.dir.join("index")
+            version.index_dir()
         }
     };
     let searcher = Searcher::open(&dir)
