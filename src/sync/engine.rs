@@ -26,8 +26,9 @@ pub trait Link {
     fn publish(&mut self, topic: &str, payload: Vec<u8>, retain: bool) -> anyhow::Result<()>;
 }
 
-/// Blobs fetched at once; more would only queue behind each other at the server.
-const WINDOW: usize = 4;
+/// Blobs fetched at once: enough to keep the pipe full with small item blobs (one round
+/// trip each), few enough that a reconnect re-asks for little.
+const WINDOW: usize = 16;
 /// Bytes asked for per request; a blob larger than this is fetched in several requests,
 /// so a lost request costs at most this much waiting.
 const REQUEST_LEN: u64 = 256 * 1024;

@@ -87,47 +87,67 @@ pub struct BlobRequest {
     pub len: u64,
 }
 
-/// The JSON header of a chunk message. The message is
-/// `[u16 big-endian header length][header JSON][data bytes]`: binary data, because base64
-/// would add a third to every transfer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The header of a chunk message. On the wire a chunk is
+/// `[u8 kind: 0 data, 1 error][32 bytes SHA-256][u64 BE offset][u64 BE total][data | UTF-8 error]`:
+/// 49 bytes of header, binary because a JSON header (~100 bytes) would add 6% to a typical
+/// 1.6 KB item blob, and base64 data a third to every transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkHeader {
+    /// Lowercase hex SHA-256 of the whole blob.
     pub sha256: String,
     pub offset: u64,
     /// The whole blob's size, so a kiosk can tell a short blob from a lost chunk.
     pub total: u64,
     /// Set when the server cannot serve the blob (unknown hash, bad range); no data follows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// Bytes of a chunk header on the wire.
+pub const CHUNK_HEADER: usize = 1 + 32 + 8 + 8;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ChunkError {
     #[error("chunk message is shorter than its header")]
     Short,
-    #[error("chunk header is not valid JSON: {0}")]
+    #[error("chunk header is not valid: {0}")]
     Header(String),
 }
 
-/// Builds a chunk message.
+/// Builds a chunk message. A header whose hash is not 64 hex digits gets an all-zero hash
+/// (the server only ever sends hashes it has checked).
 pub fn encode_chunk(header: &ChunkHeader, data: &[u8]) -> Vec<u8> {
-    // A header is a hash, two numbers and maybe a short error: always far below 64 KiB.
-    let head = serde_json::to_vec(header).unwrap_or_default();
-    let mut out = Vec::with_capacity(2 + head.len() + data.len());
-    out.extend_from_slice(&(head.len() as u16).to_be_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(data);
+    let hash: [u8; 32] =
+        hex::decode(&header.sha256).ok().and_then(|b| b.try_into().ok()).unwrap_or([0; 32]);
+    let mut out = Vec::with_capacity(CHUNK_HEADER + data.len());
+    out.push(u8::from(header.error.is_some()));
+    out.extend_from_slice(&hash);
+    out.extend_from_slice(&header.offset.to_be_bytes());
+    out.extend_from_slice(&header.total.to_be_bytes());
+    match &header.error {
+        Some(e) => out.extend_from_slice(e.as_bytes()),
+        None => out.extend_from_slice(data),
+    }
     out
 }
 
 /// Splits a chunk message into its header and data.
 pub fn decode_chunk(msg: &[u8]) -> Result<(ChunkHeader, &[u8]), ChunkError> {
-    let len_bytes: [u8; 2] =
-        msg.get(..2).and_then(|b| b.try_into().ok()).ok_or(ChunkError::Short)?;
-    let len = u16::from_be_bytes(len_bytes) as usize;
-    let head = msg.get(2..2 + len).ok_or(ChunkError::Short)?;
-    let header = serde_json::from_slice(head).map_err(|e| ChunkError::Header(e.to_string()))?;
-    Ok((header, &msg[2 + len..]))
+    if msg.len() < CHUNK_HEADER {
+        return Err(ChunkError::Short);
+    }
+    let num = |r: std::ops::Range<usize>| {
+        msg.get(r).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+    };
+    let (Some(offset), Some(total)) = (num(33..41), num(41..49)) else {
+        return Err(ChunkError::Short);
+    };
+    let rest = &msg[CHUNK_HEADER..];
+    let (error, data) = match msg[0] {
+        0 => (None, rest),
+        1 => (Some(String::from_utf8_lossy(rest).into_owned()), &rest[..0]),
+        k => return Err(ChunkError::Header(format!("unknown chunk kind {k}"))),
+    };
+    Ok((ChunkHeader { sha256: hex::encode(&msg[1..33]), offset, total, error }, data))
 }
 
 /// A manifest as the change from the version before it. The kiosk rebuilds the new

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sync benchmark against a real Mosquitto: first sync, a no-op sync ("resync now" with
+# nothing new) and a 1% change pushed to several kiosks at once. Prints bytes and times;
+# record them in BENCHMARKS.md ("Sync").
+#
+#   bench/sync.sh                                            # 1000 items, 10 kiosks
+#   SYNC_BENCH_ITEMS=5000 SYNC_BENCH_KIOSKS=20 bench/sync.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiosk-target}"
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt-get install -y -qq mosquitto mosquitto-clients
+cargo test --release --no-default-features --test tests sync::bench_sync -- --ignored --nocapture 2>&1 | grep '^sync:'
