@@ -239,6 +239,7 @@ pub fn fixture_content(dir: &Path) -> Content {
         problem: None,
         versions: vec!["430100 v1".into()],
         desk: Some(desk),
+        logo: None,
     }
 }
 

@@ -124,6 +124,11 @@ fn status_rows(app: &App) -> Vec<(String, String)> {
         .and_then(|s| s.kind_counts().ok())
         .map(|c| c.iter().map(|(k, n)| format!("{} {n}", k.label())).collect::<Vec<_>>().join("，"))
         .unwrap_or_else(|| "无".into());
+    let waiting = match app.desk.borrow().as_ref().map(|d| d.outbox.waiting()) {
+        Some(Ok(n)) => format!("{n} 份（收到受理回执后删除）"),
+        Some(Err(e)) => format!("无法读取：{e}"),
+        None => "本机未配置提交通道".into(),
+    };
     vec![
         ("设备编号".into(), app.config.device_id.clone()),
         ("所属辖区".into(), app.config.scope.as_str().to_string()),
@@ -138,6 +143,7 @@ fn status_rows(app: &App) -> Vec<(String, String)> {
                 app.config.printer.clone()
             },
         ),
+        ("待发送表单".into(), waiting),
         ("同步与网络".into(), "同步状态未接入本面板（见 kiosk 日志）".into()),
     ]
 }

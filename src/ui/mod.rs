@@ -63,6 +63,8 @@ pub struct Content {
     pub versions: Vec<String>,
     /// Where forms go; without it the forms say they cannot be sent from this kiosk.
     pub desk: Option<Desk>,
+    /// The branding logo's file in the content version, when branding names one.
+    pub logo: Option<std::path::PathBuf>,
 }
 
 /// The outbox and the city's key that resident forms are sealed to.
@@ -226,7 +228,7 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
             (post, Some(queue))
         }
     };
-    let Content { store, finder, problem, versions, desk } = content;
+    let Content { store, finder, problem, versions, desk, logo } = content;
     let (branding, functions, device) = match &store {
         Some(s) => (
             s.branding().unwrap_or_default(),
@@ -253,6 +255,15 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
     });
     if let Some(p) = &app.problem {
         app.log_error(p.clone());
+    }
+    if let Some(path) = logo {
+        match slint::Image::load_from_path(&path) {
+            Ok(image) => {
+                window.global::<NavAdapter>().set_logo(image);
+                window.global::<NavAdapter>().set_has_logo(true);
+            }
+            Err(_) => app.log_error(format!("标识图片无法读取：{}", path.display())),
+        }
     }
     let mut timers = Vec::new();
     nav_adapter::connect(&window, &app, &mut timers);

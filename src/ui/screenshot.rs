@@ -57,9 +57,15 @@ pub fn render(
     headless::write_png(&pixels, out)
 }
 
-/// The first item of a list query, to show a real document.
+/// The first item of a list query, preferring one with a “扫码带走” URL so the picture
+/// shows the QR code.
 fn first(ui: &Ui, q: ListQuery) -> Option<String> {
-    ui.app.store.as_ref()?.list(&q.page(0, 1)).ok()?.items.into_iter().next().map(|s| s.id)
+    let store = ui.app.store.as_ref()?;
+    let items = store.list(&q.page(0, 100)).ok()?.items;
+    let with_url = items
+        .iter()
+        .find(|s| store.get(&s.id).ok().flatten().is_some_and(|d| d.item.url.is_some()));
+    with_url.or(items.first()).map(|s| s.id.clone())
 }
 
 fn open(ui: &Ui, page: &str) -> anyhow::Result<()> {
