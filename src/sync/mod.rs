@@ -11,6 +11,7 @@ pub mod engine;
 pub mod health;
 pub mod protocol;
 pub mod status;
+pub mod submit;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
