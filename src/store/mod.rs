@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uri_escape_keeps_odd_paths_paths() {
+    fn uri_escape_keeps_odd_paths_intact() {
         assert_eq!(uri_escape("/data/v 1/100%?#.db"), "/data/v 1/100%25%3f%23.db");
     }
 }
