@@ -1,8 +1,628 @@
-//! The city inbox: receives sealed submissions, stores each once, answers with receipts.
+//! The city inbox: receives residents' sealed submissions from kiosks, opens them with the
+//! city's secret key, stores each once (by uuid) and answers with the application receipt
+//! that clears the kiosk's outbox. It also exports what an office needs: a CSV register
+//! and the counts of the yearly 政府信息公开工作年度报告.
+//!
+//! Order for every message: parse → open the sealed box → `INSERT OR IGNORE` (SQLite,
+//! `synchronous=FULL`) → publish the receipt → PUBACK to the broker (manual acks). A crash
+//! anywhere before the commit leaves the message unacknowledged at the broker or still in
+//! the kiosk's outbox; a crash after it only causes a resend, which is stored once and
+//! receipted again. Several inbox processes can run on one database or on several: they
+//! join the shared subscription [`INBOX_SHARE`], and the uuid key keeps one row per
+//! submission.
 
-#[derive(clap::Args, Debug)]
-pub struct InboxArgs {}
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-pub fn inbox(_: InboxArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the city inbox is not implemented yet (issue 6)")
+use anyhow::{bail, Context as _};
+use chrono::{Datelike as _, NaiveDate, Utc};
+use kiosk::requests::{open, CitySecret, Personal, Submission, SubmissionKind};
+use kiosk::sync::client::{backoff, Broker};
+use kiosk::sync::submit::{receipt_topic, submit_device, SubmitReceipt, INBOX_SHARE};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rusqlite::{params, Connection, OptionalExtension as _};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InboxArgs {
+    /// The broker: mqtts://host:8883, or mqtt://host:1883 for a test bench. Without it the
+    /// command only exports, closes or generates a key, and exits.
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// PEM CA certificate of the broker (for mqtts://).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate (CN = the city identity of the broker's ACL).
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's PEM private key.
+    #[arg(long = "tls-key")]
+    pub tls_key: Option<PathBuf>,
+    /// The city's X25519 secret key file (base64 or hex), as `--keygen` writes it.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// The inbox database (created if missing).
+    #[arg(long, default_value = "inbox.db")]
+    pub db: PathBuf,
+    /// Names this worker (MQTT client id `content-sync-inbox-NAME`); give each of several
+    /// workers its own.
+    #[arg(long, default_value = "1")]
+    pub worker: String,
+    /// Write the register of submissions as CSV (UTF-8 with BOM, opens in Excel/WPS).
+    #[arg(long = "export-csv")]
+    pub export_csv: Option<PathBuf>,
+    /// Print the 年度报告 counts of requests received in YEAR.
+    #[arg(long)]
+    pub report: Option<i32>,
+    /// Generate the city's key pair: the secret key to OUT (mode 0600), the public key
+    /// (what kiosks are configured with) to OUT.pub and stdout.
+    #[arg(long)]
+    pub keygen: Option<PathBuf>,
+    /// Record the outcome of the request with this receipt number (with --outcome).
+    #[arg(long)]
+    pub close: Option<String>,
+    /// granted | partial | refused | unavailable | not-processed | other
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// The day the reply was given (default: today).
+    #[arg(long = "answered-on")]
+    pub answered_on: Option<NaiveDate>,
+}
+
+/// Counters of a running inbox, for tests and the log.
+#[derive(Debug, Default)]
+pub struct InboxStats {
+    /// Set to stop the inbox (within about 200 ms).
+    pub stop: AtomicBool,
+    pub stored: AtomicU64,
+    pub duplicates: AtomicU64,
+    /// Messages that could not be opened or read; not stored, not receipted.
+    pub refused: AtomicU64,
+    /// The last refusal, for an operator (names the uuid and the reason, nothing personal).
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl InboxStats {
+    fn refuse(&self, why: String) {
+        tracing::error!("{why}");
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(why);
+        }
+    }
+}
+
+/// The outcomes of the 年度报告 table 三 (收到和处理政府信息公开申请情况).
+pub const OUTCOMES: &[(&str, &str)] = &[
+    ("granted", "予以公开"),
+    ("partial", "部分公开"),
+    ("refused", "不予公开"),
+    ("unavailable", "无法提供"),
+    ("not-processed", "不予处理"),
+    ("other", "其他处理"),
+];
+
+/// Status of a request not yet answered.
+pub const RECEIVED: &str = "received";
+
+fn status_label(status: &str) -> &str {
+    if status == RECEIVED {
+        return "尚未办结";
+    }
+    OUTCOMES.iter().find(|(k, _)| *k == status).map(|(_, l)| *l).unwrap_or(status)
+}
+
+/// What storing a submission did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    New,
+    Duplicate,
+}
+
+/// One row of the register.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub uuid: String,
+    pub device: String,
+    pub kind: SubmissionKind,
+    pub receipt_no: String,
+    pub received_on: NaiveDate,
+    pub due: Option<NaiveDate>,
+    pub status: String,
+    pub answered_on: Option<NaiveDate>,
+}
+
+/// The inbox database.
+pub struct InboxDb {
+    conn: Connection,
+}
+
+const SCHEMA: &str = r#"
+    CREATE TABLE IF NOT EXISTS submissions (
+        uuid        TEXT PRIMARY KEY,
+        device      TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        receipt_no  TEXT NOT NULL,
+        created     INTEGER NOT NULL,  -- Unix seconds, on the kiosk
+        received_on TEXT NOT NULL,     -- ISO date
+        due         TEXT,              -- ISO date
+        stored_at   INTEGER NOT NULL,  -- Unix seconds, here
+        personal    TEXT NOT NULL,     -- the opened form, JSON
+        status      TEXT NOT NULL DEFAULT 'received',
+        answered_on TEXT               -- ISO date
+    );
+    CREATE INDEX IF NOT EXISTS submissions_receipt ON submissions (receipt_no);
+"#;
+
+fn day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+impl InboxDb {
+    pub fn open(path: &Path) -> anyhow::Result<InboxDb> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the inbox {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let _mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        // FULL: a receipt is sent only for a submission that is on disk.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("preparing {}", path.display()))?;
+        Ok(InboxDb { conn })
+    }
+
+    /// Stores a submission and its opened form once; a uuid already here is a duplicate.
+    pub fn store(&self, s: &Submission, personal: &Personal) -> anyhow::Result<Stored> {
+        let personal = serde_json::to_string(personal)?;
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, personal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.uuid,
+                s.device,
+                s.kind.as_str(),
+                s.receipt_no,
+                s.created.timestamp(),
+                s.received_on.format("%Y-%m-%d").to_string(),
+                s.due.map(|d| d.format("%Y-%m-%d").to_string()),
+                Utc::now().timestamp(),
+                personal,
+            ],
+        )?;
+        Ok(if n == 1 { Stored::New } else { Stored::Duplicate })
+    }
+
+    /// The registered row of `uuid`, if any.
+    pub fn get(&self, uuid: &str) -> anyhow::Result<Option<Registered>> {
+        Ok(self.select("WHERE uuid = ?1", params![uuid])?.into_iter().next())
+    }
+
+    /// Every registered submission, by date of receipt.
+    pub fn register(&self) -> anyhow::Result<Vec<Registered>> {
+        self.select("ORDER BY received_on, receipt_no", params![])
+    }
+
+    /// How many submissions are stored.
+    pub fn count(&self) -> anyhow::Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM submissions", [], |r| r.get::<_, i64>(0))?
+            as u64)
+    }
+
+    /// The opened form of `uuid` (for the office handling it).
+    pub fn personal(&self, uuid: &str) -> anyhow::Result<Option<Personal>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT personal FROM submissions WHERE uuid = ?1", params![uuid], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).context("a stored form does not parse")).transpose()
+    }
+
+    fn select(&self, tail: &str, p: impl rusqlite::Params) -> anyhow::Result<Vec<Registered>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT uuid, device, kind, receipt_no, received_on, due, status, answered_on FROM submissions {tail}"
+        ))?;
+        let rows = stmt.query_map(p, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (uuid, device, kind, receipt_no, received, due, status, answered) = row?;
+            let kind = SubmissionKind::parse(&kind)
+                .with_context(|| format!("submission {uuid}: unknown kind {kind}"))?;
+            let received_on = day(&received)
+                .with_context(|| format!("submission {uuid}: bad date {received}"))?;
+            out.push(Registered {
+                uuid,
+                device,
+                kind,
+                receipt_no,
+                received_on,
+                due: due.as_deref().and_then(day),
+                status,
+                answered_on: answered.as_deref().and_then(day),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the outcome of the request with receipt number `receipt_no`.
+    pub fn close(&self, receipt_no: &str, outcome: &str, on: NaiveDate) -> anyhow::Result<()> {
+        if !OUTCOMES.iter().any(|(k, _)| *k == outcome) {
+            let known: Vec<&str> = OUTCOMES.iter().map(|(k, _)| *k).collect();
+            bail!("unknown outcome “{outcome}”: use one of {}", known.join(", "));
+        }
+        let n = self.conn.execute(
+            "UPDATE submissions SET status = ?2, answered_on = ?3 WHERE receipt_no = ?1",
+            params![receipt_no, outcome, on.format("%Y-%m-%d").to_string()],
+        )?;
+        if n == 0 {
+            bail!("no submission has the receipt number {receipt_no}");
+        }
+        Ok(())
+    }
+
+    /// Writes the register as CSV, UTF-8 with a BOM so Excel and WPS read the Chinese.
+    pub fn export_csv(&self, path: &Path) -> anyhow::Result<usize> {
+        let rows = self.register()?;
+        let mut file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        std::io::Write::write_all(&mut file, "\u{feff}".as_bytes())?;
+        let mut w = csv::Writer::from_writer(file);
+        w.write_record(["受理编号", "收到日期", "答复期限", "类型", "状态", "办结日期", "终端"])?;
+        let date =
+            |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+        for r in &rows {
+            w.write_record([
+                r.receipt_no.as_str(),
+                &r.received_on.format("%Y-%m-%d").to_string(),
+                &date(r.due),
+                r.kind.label(),
+                status_label(&r.status),
+                &date(r.answered_on),
+                &r.device,
+            ])?;
+        }
+        w.flush().with_context(|| format!("writing {}", path.display()))?;
+        Ok(rows.len())
+    }
+
+    /// The counts of the yearly report for requests received in `year`.
+    pub fn report(&self, year: i32) -> anyhow::Result<YearReport> {
+        let mut rep = YearReport { year, ..YearReport::default() };
+        for r in self.register()?.into_iter().filter(|r| r.received_on.year() == year) {
+            if r.kind == SubmissionKind::Suggestion {
+                rep.suggestions += 1;
+                continue;
+            }
+            rep.received += 1;
+            match OUTCOMES.iter().position(|(k, _)| *k == r.status) {
+                Some(i) => {
+                    rep.by_outcome[i] += 1;
+                    match (r.answered_on, r.due) {
+                        (Some(a), Some(d)) if a <= d => rep.on_time += 1,
+                        (Some(_), Some(_)) => rep.late += 1,
+                        _ => rep.no_due += 1,
+                    }
+                }
+                None => rep.open += 1,
+            }
+        }
+        Ok(rep)
+    }
+}
+
+/// The 年度报告 counts (table 三 in part; 意见建议 apart).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct YearReport {
+    pub year: i32,
+    /// 本年新收政府信息公开申请数量.
+    pub received: u64,
+    /// Per [`OUTCOMES`], in its order.
+    pub by_outcome: [u64; 6],
+    /// 尚未办结.
+    pub open: u64,
+    /// Answered by the due date.
+    pub on_time: u64,
+    /// Answered after the due date.
+    pub late: u64,
+    /// Answered, but the kiosk's calendar gave no due date.
+    pub no_due: u64,
+    /// 意见建议 received.
+    pub suggestions: u64,
+}
+
+impl std::fmt::Display for YearReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}年度 政府信息公开申请情况（政务公开专区终端受理）", self.year)?;
+        writeln!(f, "| 项目 | 数量 |")?;
+        writeln!(f, "|---|---:|")?;
+        writeln!(f, "| 本年新收政府信息公开申请数量 | {} |", self.received)?;
+        for ((_, label), n) in OUTCOMES.iter().zip(self.by_outcome) {
+            writeln!(f, "| 办理结果：{label} | {n} |")?;
+        }
+        writeln!(f, "| 尚未办结 | {} |", self.open)?;
+        writeln!(f, "| 按期答复 | {} |", self.on_time)?;
+        writeln!(f, "| 逾期答复 | {} |", self.late)?;
+        if self.no_due > 0 {
+            writeln!(f, "| 已答复（无答复期限记录） | {} |", self.no_due)?;
+        }
+        writeln!(f, "| 意见建议（另计） | {} |", self.suggestions)
+    }
+}
+
+/// `content-sync inbox`.
+pub fn inbox(args: InboxArgs) -> anyhow::Result<()> {
+    inbox_with(args, Arc::new(InboxStats::default()))
+}
+
+/// [`inbox`] with counters the caller holds (and can stop it through).
+pub fn inbox_with(args: InboxArgs, stats: Arc<InboxStats>) -> anyhow::Result<()> {
+    if let Some(out) = &args.keygen {
+        return keygen(out);
+    }
+    let mut did = false;
+    if let Some(no) = &args.close {
+        let outcome = args.outcome.as_deref().context("--close needs --outcome")?;
+        let on = args.answered_on.unwrap_or_else(|| Utc::now().date_naive());
+        InboxDb::open(&args.db)?.close(no, outcome, on)?;
+        println!("{no}: {}", status_label(outcome));
+        did = true;
+    }
+    if let Some(path) = &args.export_csv {
+        let n = InboxDb::open(&args.db)?.export_csv(path)?;
+        println!("{n} submission(s) written to {}", path.display());
+        did = true;
+    }
+    if let Some(year) = args.report {
+        print!("{}", InboxDb::open(&args.db)?.report(year)?);
+        did = true;
+    }
+    let Some(url) = args.broker.clone() else {
+        if did {
+            return Ok(());
+        }
+        bail!("nothing to do: give --broker and --key to receive submissions, or --export-csv, --report, --close, --keygen");
+    };
+    let key_path =
+        args.key.as_ref().context("receiving submissions needs --key CITY_PRIVATE_KEY")?;
+    let secret = read_secret(key_path)?;
+    let broker =
+        Broker { url, ca: args.ca.clone(), cert: args.cert.clone(), key: args.tls_key.clone() };
+    let db = InboxDb::open(&args.db)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(&broker, &args.worker, &secret, &db, &stats))
+}
+
+/// Reads the city's secret key file.
+pub fn read_secret(path: &Path) -> anyhow::Result<CitySecret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the city's secret key {}", path.display()))?;
+    CitySecret::parse(&text).with_context(|| format!("{}", path.display()))
+}
+
+fn keygen(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} exists; refusing to overwrite a secret key", out.display());
+    }
+    let secret = CitySecret::generate();
+    write_private(out, secret.to_base64().as_bytes())?;
+    let public = secret.public().to_base64();
+    let pub_path = PathBuf::from(format!("{}.pub", out.display()));
+    std::fs::write(&pub_path, format!("{public}\n"))
+        .with_context(|| format!("writing {}", pub_path.display()))?;
+    println!("{public}");
+    eprintln!(
+        "secret key: {} (keep it on the inbox server only); public key for the kiosks: {}",
+        out.display(),
+        pub_path.display()
+    );
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o.open(path).with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok(())
+}
+
+async fn serve(
+    broker: &Broker,
+    worker: &str,
+    secret: &CitySecret,
+    db: &InboxDb,
+    stats: &InboxStats,
+) -> anyhow::Result<()> {
+    let mut attempt = 0u32;
+    while !stats.stop.load(Ordering::Relaxed) {
+        let mut opts = broker.options(&format!("content-sync-inbox-{worker}"))?;
+        // Persistent: submissions arriving while this worker reconnects wait at the broker.
+        opts.set_clean_session(false);
+        // Acknowledge a submission only once it is stored.
+        opts.set_manual_acks(true);
+        let (client, mut events) = AsyncClient::new(opts, 256);
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut connected = false;
+        loop {
+            tokio::select! {
+                ev = events.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connected = true;
+                        attempt = 0;
+                        client.subscribe(INBOX_SHARE, QoS::AtLeastOnce).await?;
+                        tracing::info!("inbox: connected to {}", broker.url);
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(receipt) = handle(secret, db, stats, &p.topic, &p.payload)? {
+                            let bytes = serde_json::to_vec(&receipt.1)?;
+                            client.publish(receipt_topic(&receipt.0), QoS::AtLeastOnce, false, bytes).await?;
+                        }
+                        client.ack(&p).await?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if connected {
+                            tracing::warn!("inbox: broker {}: {e}", broker.url);
+                        }
+                        break;
+                    }
+                },
+                _ = tick.tick() => {
+                    if stats.stop.load(Ordering::Relaxed) {
+                        let _ = client.try_disconnect();
+                        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                            while events.poll().await.is_ok() {}
+                        }).await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        let wait = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        let until = tokio::time::Instant::now() + wait;
+        while !stats.stop.load(Ordering::Relaxed) && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Handles one message: the receipt to send (device, receipt) when it is stored (now or
+/// before). `Err` only when the database fails, which stops the inbox unacknowledged.
+fn handle(
+    secret: &CitySecret,
+    db: &InboxDb,
+    stats: &InboxStats,
+    topic: &str,
+    payload: &[u8],
+) -> anyhow::Result<Option<(String, SubmitReceipt)>> {
+    let Some(device) = submit_device(topic) else { return Ok(None) };
+    let sub: Submission = match serde_json::from_slice(payload) {
+        Ok(s) => s,
+        Err(e) => {
+            stats.refuse(format!("inbox: an unreadable submission from {device} was dropped: {e}"));
+            return Ok(None);
+        }
+    };
+    // The broker's ACL lets a kiosk publish only on its own topics: the topic is the
+    // sender, and the receipt must go back there.
+    if sub.device != device {
+        stats.refuse(format!(
+            "inbox: submission {} names device {} but came from {device}; refused",
+            sub.uuid, sub.device
+        ));
+        return Ok(None);
+    }
+    let receipt = |duplicate| SubmitReceipt {
+        uuid: sub.uuid.clone(),
+        receipt_no: sub.receipt_no.clone(),
+        received_on: sub.received_on,
+        due: sub.due,
+        duplicate,
+    };
+    if db.get(&sub.uuid)?.is_some() {
+        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            "inbox: submission {} ({}) again from {device}; receipted again",
+            sub.uuid,
+            sub.kind.as_str()
+        );
+        return Ok(Some((device.to_string(), receipt(true))));
+    }
+    let personal = match open(secret, &sub) {
+        Ok(p) => p,
+        Err(e) => {
+            stats.refuse(format!(
+                "inbox: {e}. Not stored and not receipted: the kiosk keeps it and sends it again. \
+                 Check that --key is the secret key whose public key the kiosks are configured with."
+            ));
+            return Ok(None);
+        }
+    };
+    let stored = db.store(&sub, &personal)?;
+    let duplicate = stored == Stored::Duplicate;
+    if duplicate {
+        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+    } else {
+        stats.stored.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            "inbox: stored submission {} ({}) from {device}",
+            sub.uuid,
+            sub.kind.as_str()
+        );
+    }
+    Ok(Some((device.to_string(), receipt(duplicate))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(db: &InboxDb, uuid: &str, no: &str, received: &str, due: Option<&str>) {
+        db.conn
+            .execute(
+                "INSERT INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, personal)
+                 VALUES (?1, 'k1', 'request', ?2, 0, ?3, ?4, 0, '{}')",
+                params![uuid, no, received, due],
+            )
+            .expect("insert");
+    }
+
+    #[test]
+    fn the_year_report_counts_outcomes_and_timeliness() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = InboxDb::open(&dir.path().join("i.db")).expect("open");
+        row(&db, "a", "N1", "2026-03-02", Some("2026-03-30"));
+        row(&db, "b", "N2", "2026-03-03", Some("2026-03-31"));
+        row(&db, "c", "N3", "2026-12-30", Some("2027-01-28"));
+        row(&db, "d", "N4", "2025-12-30", Some("2026-01-28"));
+        let d = |s: &str| day(s).expect("date");
+        db.close("N1", "granted", d("2026-03-20")).expect("close");
+        db.close("N2", "refused", d("2026-04-10")).expect("close");
+        assert!(db.close("N2", "maybe", d("2026-04-10")).is_err());
+        assert!(db.close("N9", "granted", d("2026-04-10")).is_err());
+        let r = db.report(2026).expect("report");
+        assert_eq!((r.received, r.on_time, r.late, r.open), (3, 1, 1, 1));
+        assert_eq!(r.by_outcome, [1, 0, 1, 0, 0, 0]);
+        let text = r.to_string();
+        assert!(text.contains("| 本年新收政府信息公开申请数量 | 3 |"), "{text}");
+        assert!(text.contains("| 办理结果：不予公开 | 1 |"), "{text}");
+    }
+
+    #[test]
+    fn the_csv_register_names_status_and_dates() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = InboxDb::open(&dir.path().join("i.db")).expect("open");
+        row(&db, "a", "YSQ-1", "2026-03-02", Some("2026-03-30"));
+        let out = dir.path().join("r.csv");
+        assert_eq!(db.export_csv(&out).expect("csv"), 1);
+        let text = std::fs::read_to_string(&out).expect("read");
+        assert!(text.starts_with('\u{feff}'));
+        assert!(
+            text.contains("YSQ-1,2026-03-02,2026-03-30,政府信息公开申请,尚未办结,,k1"),
+            "{text}"
+        );
+    }
 }
