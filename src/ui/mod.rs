@@ -114,6 +114,7 @@ impl Content {
             problem: Some(problem.into()),
             versions: Vec::new(),
             desk: None,
+            logo: None,
         }
     }
 
@@ -140,12 +141,14 @@ impl Content {
                 )
             })
             .collect();
+        let logo = store.branding().ok().and_then(|b| b.logo).and_then(|l| version.blob_path(&l));
         Content {
             store: Some(store),
             finder,
             problem: None,
             versions,
             desk: Desk::installed(config),
+            logo,
         }
     }
 }
