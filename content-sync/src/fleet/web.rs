@@ -335,7 +335,7 @@ fn command(
     Ok(redirect(&format!("/device/{}", url_encode(device))))
 }
 
-const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f5f7;color:#222}header{background:#b3241b;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center}header a{color:#fff}main{padding:1em}table{border-collapse:collapse;background:#fff;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left}.on{color:#18794e}.off{color:#b3241b;font-weight:bold}.warn{background:#fff4e5}.card{background:#fff;padding:.8em;margin:.5em 0;border:1px solid #ddd}svg{background:#fafafa;border:1px solid #eee}form.inline{display:inline}button{margin:.2em}.muted{color:#777}";
+const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f5f7;color:#222}header{background:#b3241b;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center}header a{color:#fff}main{padding:1em}table{border-collapse:collapse;background:#fff;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left}.on{color:#18794e}.off{color:#b3241b;font-weight:bold}.warn{background:#fff4e5}.card{background:#fff;padding:.8em;margin:.5em 0;border:1px solid #ddd}svg{background:#fafafa;border:1px solid #eee}form.inline{display:inline}button{margin:.2em}.muted{color:#777}.charts{display:flex;flex-wrap:wrap;gap:.5em}.charts .card{margin:0}";
 
 fn page(title: &str, session: Option<&Session>, body: &str) -> String {
     let nav = match session {
@@ -363,6 +363,9 @@ fn status_cell(online: bool) -> &'static str {
     }
 }
 
+/// A device on the fleet page: the device, whether online, its alert labels.
+type Row<'a> = (&'a Device, bool, Vec<String>);
+
 fn fleet_page(
     app: &App,
     session: &Session,
@@ -374,7 +377,7 @@ fn fleet_page(
     let only = query.get("status").cloned().unwrap_or_default();
     // Counts per scope and every ancestor: (devices, online, offline, alerting).
     let mut counts: BTreeMap<String, [usize; 4]> = BTreeMap::new();
-    let mut groups: BTreeMap<String, Vec<(&Device, bool, Vec<String>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for d in fleet.devices.values() {
         let online = Fleet::is_online(d, &app.rules, now);
         let alerts: Vec<String> = fleet
@@ -579,7 +582,7 @@ fn device_page(app: &App, session: &Session, id: &str) -> anyhow::Result<Option<
         }
         b.push_str("</ul>");
     }
-    b.push_str("<h2>健康历史</h2>");
+    b.push_str("<h2>健康历史</h2><div class=\"charts\">");
     let series = |f: &dyn Fn(&super::state::Sample) -> Option<f64>| {
         d.history.iter().filter_map(f).collect::<Vec<f64>>()
     };
@@ -592,7 +595,7 @@ fn device_page(app: &App, session: &Session, id: &str) -> anyhow::Result<Option<
     }));
     b.push_str(&sparkline("温度 °C", &series(&|s| s.temperature_c), |v| format!("{v:.0} °C")));
     b.push_str(&sparkline("触摸 touches", &series(&|s| Some(s.touches)), |v| format!("{v:.0}")));
-    b.push_str("<h2>远程指令</h2>");
+    b.push_str("</div><h2>远程指令</h2>");
     if session.role == Role::Operator {
         let _ = write!(
             b,
