@@ -142,7 +142,7 @@ impl World {
         assert!(!last.ok, "last_result says ok after a refusal");
         let install = err.downcast::<InstallError>()?;
         match install {
-            InstallError::Refused { source, .. } => Ok(source),
+            InstallError::Refused { cause, .. } => Ok(cause),
             other => Err(format!("refused for another reason than verification: {other}").into()),
         }
     }

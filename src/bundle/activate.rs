@@ -49,8 +49,8 @@ const CACHE_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 *
 /// Why an install was refused or failed. The served content is unchanged in every case.
 #[derive(Debug, Error)]
 pub enum InstallError {
-    #[error("refused {}: {source}", bundle.display())]
-    Refused { bundle: PathBuf, source: VerifyError },
+    #[error("refused {}: {cause}", bundle.display())]
+    Refused { bundle: PathBuf, cause: VerifyError },
     #[error("the pinned root cannot be used: {0}")]
     Trust(VerifyError),
     #[error("no trusted root: set trust_root in the config to the city's root.json (this build carries no demo root)")]
@@ -62,29 +62,29 @@ pub enum InstallError {
     #[error("the embedded demo content has no scope in this kiosk's chain ({0}): set `scope` in the config to a demo hall such as 430182-001-01, or install a bundle")]
     DemoNotForChain(String),
     #[error("the bundle's content cannot be read: {0}")]
-    Content(#[from] ReadError),
+    Content(ReadError),
     #[error("the scope chain cannot be merged: {0}")]
-    Merge(#[from] MergeError),
+    Merge(MergeError),
     #[error("building the content database: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(crate::store::StoreError),
     #[error("building the search index: {0}")]
-    Search(#[from] crate::search::SearchError),
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    Search(crate::search::SearchError),
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: io::Error },
 }
 
 impl InstallError {
     /// The verification failure behind a refusal, for callers that branch on it.
     pub fn verify_error(&self) -> Option<&VerifyError> {
         match self {
-            InstallError::Refused { source, .. } | InstallError::Trust(source) => Some(source),
+            InstallError::Refused { cause, .. } | InstallError::Trust(cause) => Some(cause),
             _ => None,
         }
     }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> InstallError + '_ {
-    move |source| InstallError::Io { path: path.to_path_buf(), source }
+    move |cause| InstallError::Io { path: path.to_path_buf(), cause }
 }
 
 /// One scope's bundle offered for installation.
@@ -539,7 +539,7 @@ fn install_locked(
                 continue;
             }
             root = verify::verify_rotation(&root, bytes, now, &limits)
-                .map_err(|source| InstallError::Refused { bundle: offer.origin.clone(), source })?;
+                .map_err(|cause| InstallError::Refused { bundle: offer.origin.clone(), cause })?;
             rotated = Some(root.version);
             root_to_pin = Some(bytes.clone());
         }
@@ -549,7 +549,7 @@ fn install_locked(
     // real bundle replaces the demo entirely rather than mixing with it.
     let current = current_version(data).map_err(|e| InstallError::Io {
         path: data.join(CURRENT),
-        source: io::Error::other(format!("{e:#}")),
+        cause: io::Error::other(format!("{e:#}")),
     })?;
     let mut kept = match &current {
         Some(cur) => counted_manifests(cur, &root, &chain, embedded),
@@ -562,7 +562,7 @@ fn install_locked(
     let mut verified: Vec<(&Offer, Manifest)> = Vec::new();
     let mut applied = Vec::new();
     for offer in offers {
-        let refused = |source| InstallError::Refused { bundle: offer.origin.clone(), source };
+        let refused = |cause| InstallError::Refused { bundle: offer.origin.clone(), cause };
         let policy = Policy { root: &root, chain: &chain, installed: &installed, now, limits };
         let (_, manifest) = verify::verify_manifest(&offer.manifest, &policy).map_err(refused)?;
         for e in &manifest.entries {
@@ -589,7 +589,7 @@ fn install_locked(
     for (offer, manifest) in &verified {
         for e in &manifest.entries {
             cache_blob(e, &offer.blobs, &cache)
-                .map_err(|source| InstallError::Refused { bundle: offer.origin.clone(), source })?;
+                .map_err(|cause| InstallError::Refused { bundle: offer.origin.clone(), cause })?;
         }
         kept.insert(manifest.scope.clone(), (offer.manifest.clone(), manifest.clone()));
     }
@@ -611,8 +611,9 @@ fn install_locked(
     let contents = layers
         .iter()
         .map(|(_, m)| read_scope_content(m, |e| fs::read(cache.join(&e.sha256))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let merged = merge(&contents)?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(InstallError::Content)?;
+    let merged = merge(&contents).map_err(InstallError::Merge)?;
 
     // Build the new version completely in a temporary directory.
     let versions = data.join(VERSIONS);
@@ -634,10 +635,10 @@ fn install_locked(
                 }
             }
         }
-        crate::store::write_db(&tmp.join("content.db"), &merged)?;
+        crate::store::write_db(&tmp.join("content.db"), &merged).map_err(InstallError::Store)?;
         let index = tmp.join("index");
         fs::create_dir_all(&index).map_err(io_err(&index))?;
-        crate::search::build_index(&index, &merged)?;
+        crate::search::build_index(&index, &merged).map_err(InstallError::Search)?;
         fsync_tree(&tmp).map_err(io_err(&tmp))
     };
     if let Err(e) = build() {
@@ -673,7 +674,7 @@ pub fn rollback(config: &Config) -> Result<String, InstallError> {
     // A version directory that is not whole is never switched to.
     ContentVersion::open(&data.join(&prev)).map_err(|e| InstallError::Io {
         path: data.join(&prev),
-        source: io::Error::other(format!("{e:#}")),
+        cause: io::Error::other(format!("{e:#}")),
     })?;
     let cur_link = data.join(CURRENT);
     let cur = fs::read_link(&cur_link).map_err(io_err(&cur_link))?;
@@ -703,7 +704,7 @@ fn root_version_hint(bytes: &[u8]) -> Option<u64> {
 /// while copying, so a bundle changed after verification cannot slip anything in.
 fn cache_blob(entry: &Entry, from: &Path, cache: &Path) -> Result<(), VerifyError> {
     let dst = cache.join(&entry.sha256);
-    let io = |source| VerifyError::Io { path: entry.path.clone(), source };
+    let io = |cause| VerifyError::Io { path: entry.path.clone(), cause };
     if let Ok(meta) = fs::metadata(&dst) {
         // Cache blobs were verified when they were written; equal size is enough here.
         if meta.len() == entry.size {

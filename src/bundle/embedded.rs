@@ -55,7 +55,7 @@ pub fn install_demo(config: &Config) -> Result<InstallReport, InstallError> {
         let chain = config.scope.chain();
         let mut offers = Vec::new();
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&staging)
-            .map_err(|source| InstallError::Io { path: staging.clone(), source })?
+            .map_err(|cause| InstallError::Io { path: staging.clone(), cause })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join(paths::MANIFEST).is_file())
             .collect();
@@ -91,7 +91,7 @@ pub(crate) fn offer_scope(offer: &Offer) -> Option<crate::content::ScopeCode> {
 fn extract(dir: &Path) -> Result<(), InstallError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| InstallError::Io { path, source }
+        move |cause| InstallError::Io { path, cause }
     };
     if dir.exists() {
         std::fs::remove_dir_all(dir).map_err(io(dir))?;

@@ -48,8 +48,8 @@ pub enum VerifyError {
     UnsupportedFormat { found: u32, supported: u32 },
     #[error("blob {path} ({sha256}) is missing from the bundle")]
     MissingBlob { path: String, sha256: String },
-    #[error("reading blob {path}: {source}")]
-    Io { path: String, source: io::Error },
+    #[error("reading blob {path}: {cause}")]
+    Io { path: String, cause: io::Error },
 }
 
 /// Size limits for what a kiosk accepts. A manifest over them is refused before any blob is
@@ -283,7 +283,7 @@ pub fn verify_blob_stream(
     reader: impl Read,
     sink: &mut impl io::Write,
 ) -> Result<(), VerifyError> {
-    let io_err = |source| VerifyError::Io { path: entry.path.clone(), source };
+    let io_err = |cause| VerifyError::Io { path: entry.path.clone(), cause };
     let mut check = BlobCheck::new(entry);
     let mut limited = reader.take(entry.size.saturating_add(1));
     let mut buf = vec![0u8; 64 * 1024];
@@ -311,12 +311,10 @@ pub fn verify_blob_file(entry: &Entry, path: &Path) -> Result<(), VerifyError> {
                 sha256: entry.sha256.clone(),
             })
         }
-        Err(source) => return Err(VerifyError::Io { path: entry.path.clone(), source }),
+        Err(cause) => return Err(VerifyError::Io { path: entry.path.clone(), cause }),
     };
-    let len = file
-        .metadata()
-        .map_err(|source| VerifyError::Io { path: entry.path.clone(), source })?
-        .len();
+    let len =
+        file.metadata().map_err(|cause| VerifyError::Io { path: entry.path.clone(), cause })?.len();
     if len != entry.size {
         return Err(VerifyError::SizeMismatch {
             path: entry.path.clone(),

@@ -29,10 +29,10 @@ pub struct BundleMeta {
 /// Why a bundle or root could not be written.
 #[derive(Debug, Error)]
 pub enum WriteError {
-    #[error("writing {}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error("serializing {what}: {source}")]
-    Json { what: String, source: serde_json::Error },
+    #[error("writing {}: {cause}", path.display())]
+    Io { path: PathBuf, cause: io::Error },
+    #[error("serializing {what}: {cause}")]
+    Json { what: String, cause: serde_json::Error },
     #[error("“{0}” cannot be a bundle path: use a relative name without `..`, empty parts or backslashes")]
     UnsafePath(String),
     #[error(
@@ -44,10 +44,10 @@ pub enum WriteError {
 /// Why a manifest's entries could not be read back into a [`ScopeContent`].
 #[derive(Debug, Error)]
 pub enum ReadError {
-    #[error("reading bundle entry {path}: {source}")]
-    Io { path: String, source: io::Error },
-    #[error("bundle entry {path} is not valid: {source}")]
-    Json { path: String, source: serde_json::Error },
+    #[error("reading bundle entry {path}: {cause}")]
+    Io { path: String, cause: io::Error },
+    #[error("bundle entry {path} is not valid: {cause}")]
+    Json { path: String, cause: serde_json::Error },
     #[error("bundle entry {path} holds item “{id}”, but its path names another id")]
     IdMismatch { path: String, id: String },
     #[error("bundle entry {path} is not a kind of entry this kiosk knows (items/, files/ or one of the named JSON files)")]
@@ -147,7 +147,7 @@ pub fn write_bundle(
     let manifest = build_manifest(content, &entries, meta);
     let blobs = out.join(paths::BLOBS);
     std::fs::create_dir_all(&blobs)
-        .map_err(|source| WriteError::Io { path: blobs.clone(), source })?;
+        .map_err(|cause| WriteError::Io { path: blobs.clone(), cause })?;
     for (_, bytes) in &entries {
         let path = blobs.join(sha256_hex(bytes));
         // Same name means same bytes, so an existing blob never needs rewriting.
@@ -178,8 +178,7 @@ impl Root {
     /// This root as an envelope signed by `keys`. A first root is signed by its own keys; a
     /// rotation (version N+1) must be signed by enough keys of both root N and itself.
     pub fn sign(&self, keys: &[&SigningKey]) -> Result<Envelope, WriteError> {
-        Envelope::sign(self, keys)
-            .map_err(|source| WriteError::Json { what: "root".into(), source })
+        Envelope::sign(self, keys).map_err(|cause| WriteError::Json { what: "root".into(), cause })
     }
 }
 
@@ -207,8 +206,7 @@ pub fn read_scope_content(
         if path.starts_with(paths::FILES_PREFIX) {
             continue;
         }
-        let bytes =
-            blob(entry).map_err(|source| ReadError::Io { path: path.to_string(), source })?;
+        let bytes = blob(entry).map_err(|cause| ReadError::Io { path: path.to_string(), cause })?;
         if let Some(rest) = path.strip_prefix(paths::ITEMS_PREFIX) {
             let item: Item = from_json(path, &bytes)?;
             if rest.strip_suffix(".json") != Some(item.id.as_str()) {
@@ -231,13 +229,12 @@ pub fn read_scope_content(
 }
 
 fn from_json<T: DeserializeOwned>(path: &str, bytes: &[u8]) -> Result<T, ReadError> {
-    serde_json::from_slice(bytes)
-        .map_err(|source| ReadError::Json { path: path.to_string(), source })
+    serde_json::from_slice(bytes).map_err(|cause| ReadError::Json { path: path.to_string(), cause })
 }
 
 fn to_json<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, WriteError> {
     serde_json::to_vec_pretty(value)
-        .map_err(|source| WriteError::Json { what: what.to_string(), source })
+        .map_err(|cause| WriteError::Json { what: what.to_string(), cause })
 }
 
 fn write_envelope<T: Serialize>(
@@ -247,11 +244,11 @@ fn write_envelope<T: Serialize>(
     keys: &[&SigningKey],
 ) -> Result<Envelope, WriteError> {
     let envelope = Envelope::sign(value, keys)
-        .map_err(|source| WriteError::Json { what: what.into(), source })?;
+        .map_err(|cause| WriteError::Json { what: what.into(), cause })?;
     let bytes = to_json(what, &envelope)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|source| WriteError::Io { path: dir.to_path_buf(), source })?;
+            .map_err(|cause| WriteError::Io { path: dir.to_path_buf(), cause })?;
     }
     write_file(path, &bytes)?;
     Ok(envelope)
@@ -259,7 +256,7 @@ fn write_envelope<T: Serialize>(
 
 /// Writes through a temporary name and renames, so a reader never sees half a file.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let err = |source| WriteError::Io { path: path.to_path_buf(), source };
+    let err = |cause| WriteError::Io { path: path.to_path_buf(), cause };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.tmp"));
     std::fs::write(&tmp, bytes).map_err(err)?;
