@@ -6,6 +6,7 @@ mod bundle; // verification, trust rotation, activation and the crash test
 mod device; // packaging, the systemd unit and the watchdog
 mod fleet; // the operators' dashboard against a real broker and a real browser
 mod ime; // the pinyin input method
+mod inbox; // the city inbox and the outbox path, real broker and processes
 mod requests; // resident requests: validation, sealing, outbox, deadlines
 mod search; // the search engine and the search-quality set
 mod store; // the SQLite store's queries
