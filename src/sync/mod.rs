@@ -41,6 +41,8 @@ pub struct SyncHandle {
     status: Arc<Mutex<SyncStatus>>,
     telemetry: Arc<Telemetry>,
     ui_commands: Mutex<Option<std::sync::mpsc::Receiver<UiCommand>>>,
+    /// The outbox pump (residents' submissions), on its own thread and connection.
+    _pump: Option<submit::PumpHandle>,
 }
 
 impl SyncHandle {
@@ -98,6 +100,7 @@ pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
         status: status.clone(),
         telemetry: telemetry.clone(),
         ui_commands: Mutex::new(Some(ui_rx)),
+        _pump: None,
     };
     let Some(broker) = Broker::from_config(config) else { return handle };
     if let Ok(mut s) = status.lock() {
@@ -105,6 +108,8 @@ pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
     }
     let (ctl_tx, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
     handle.ctl = Some(ctl_tx);
+    handle._pump = submit::PumpConfig::from_config(config)
+        .and_then(|c| submit::spawn(c).map_err(|e| tracing::error!("outbox: {e:#}")).ok());
     let config = config.clone();
     let spawned = std::thread::Builder::new().name("sync".into()).spawn(move || {
         let result = tokio::runtime::Builder::new_current_thread()
