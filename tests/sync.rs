@@ -471,6 +471,7 @@ fn the_acl_keeps_a_kiosk_to_its_own_topics() {
         reader.is_finished()
     });
     let _ = watch.kill();
+    let _ = watch.wait();
     for line in reader.join().expect("reader thread") {
         seen.push_str(&line);
         seen.push('\n');
