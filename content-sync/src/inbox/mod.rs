@@ -461,7 +461,10 @@ async fn serve(
         opts.set_clean_session(false);
         // Acknowledge a submission only once it is stored.
         opts.set_manual_acks(true);
-        let (client, mut events) = AsyncClient::new(opts, 256);
+        // Room for a receipt and an ack per message of a whole burst: rumqttc hands out the
+        // incoming messages it has read before it takes new requests, so a small channel
+        // could fill while this loop waits on it.
+        let (client, mut events) = AsyncClient::new(opts, 4096);
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut connected = false;
         loop {
@@ -609,6 +612,43 @@ mod tests {
         let text = r.to_string();
         assert!(text.contains("| 本年新收政府信息公开申请数量 | 3 |"), "{text}");
         assert!(text.contains("| 办理结果：不予公开 | 1 |"), "{text}");
+    }
+
+    #[test]
+    fn a_submission_naming_another_device_or_unreadable_is_refused() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = InboxDb::open(&dir.path().join("i.db")).expect("open");
+        let secret = CitySecret::generate();
+        let stats = InboxStats::default();
+        let personal = Personal::Suggestion(kiosk::requests::Suggestion {
+            topic: "其他".into(),
+            text: "好".into(),
+            satisfaction: 5,
+            ..Default::default()
+        });
+        let sealed =
+            kiosk::requests::seal(&secret.public(), "u1", "YJJY-1", &personal).expect("seal");
+        let sub = Submission {
+            uuid: "u1".into(),
+            kind: SubmissionKind::Suggestion,
+            device: "k2".into(),
+            receipt_no: "YJJY-1".into(),
+            created: Utc::now(),
+            received_on: day("2026-03-02").expect("date"),
+            due: None,
+            sealed,
+        };
+        let bytes = serde_json::to_vec(&sub).expect("json");
+        let r = handle(&secret, &db, &stats, "zwgk/v1/dev/k1/submit", &bytes).expect("db ok");
+        assert!(r.is_none(), "a kiosk cannot submit in another's name");
+        let r = handle(&secret, &db, &stats, "zwgk/v1/dev/k2/submit", b"{").expect("db ok");
+        assert!(r.is_none());
+        assert_eq!(stats.refused.load(Ordering::Relaxed), 2);
+        let (device, receipt) = handle(&secret, &db, &stats, "zwgk/v1/dev/k2/submit", &bytes)
+            .expect("db ok")
+            .expect("stored");
+        assert_eq!((device.as_str(), receipt.duplicate), ("k2", false));
+        assert_eq!(db.personal("u1").expect("read"), Some(personal));
     }
 
     #[test]
