@@ -552,3 +552,22 @@ fn the_kiosks_sync_worker_starts_the_pump() {
     drop(sync);
     assert_eq!(stored_uuids(&db), uuids);
 }
+
+#[test]
+fn keygen_writes_a_private_secret_and_the_public_key_for_kiosks() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("city-submit.key");
+    let args = InboxArgs { keygen: Some(out.clone()), ..InboxArgs::default() };
+    content_sync::inbox::inbox(args.clone()).expect("keygen");
+    let secret = content_sync::inbox::read_secret(&out).expect("the secret parses");
+    let public = std::fs::read_to_string(dir.path().join("city-submit.key.pub")).expect("pub");
+    assert_eq!(kiosk::requests::CityKey::parse(&public).expect("public key"), secret.public());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only the owner may read the secret key");
+    }
+    let again = content_sync::inbox::inbox(args).expect_err("an existing key is not overwritten");
+    assert!(again.to_string().contains("refusing to overwrite"), "{again}");
+}
