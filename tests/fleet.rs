@@ -244,9 +244,11 @@ fn the_fleet_page_shows_the_simulated_kiosks_and_a_silent_or_killed_one_turns_of
         let body = b.get("/").3;
         (1..=4).all(|i| body.contains(&format!("data-device=\"sim-{i:04}\"")))
             && body.contains("<b class=\"on\" id=\"online\">4</b>")
+            // Grouped by scope once their health names it: the county counts all four.
+            && body.contains("430182</a></td><td>4</td><td class=\"on\">4</td>")
     });
     let body = b.get("/").3;
-    assert!(body.contains("430182-001-01") && body.contains("430182"), "grouped by scope");
+    assert!(body.contains("<h3>430182-001-01</h3>"), "a section for the hall");
     // sim-0004 stops reporting after 2 s but keeps its connection: no last will, only
     // the heartbeat rule can catch it.
     wait_until("the hung kiosk to be flagged", Duration::from_secs(20), || {
@@ -447,6 +449,9 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
     let bench = Bench::start();
     let wd = WebDriver::start();
     wd.go(&format!("{}/device/sim-0003", bench.base));
+    wait_until("the login form", Duration::from_secs(10), || {
+        wd.source().contains("id=\"password\"")
+    });
     assert!(
         wd.source().contains("id=\"password\""),
         "without a session the browser lands on the login form"
@@ -454,7 +459,10 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
     wd.type_into("#user", "zhang");
     wd.type_into("#password", "not the password");
     wd.click("#login");
-    assert!(wd.source().contains("用户名或密码错误"));
+    // A click that submits a form may return before the next page has loaded.
+    wait_until("the refused login", Duration::from_secs(10), || {
+        wd.source().contains("用户名或密码错误")
+    });
     wd.type_into("#user", "zhang");
     wd.type_into("#password", OPERATOR_PW);
     wd.click("#login");
@@ -473,9 +481,20 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
     eprintln!("dashboard screenshot: {}", shot.display());
     wd.go(&format!("{}/device/sim-0003", bench.base));
     wd.click("#cmd-resync");
-    wait_until("the ack in the browser", Duration::from_secs(15), || {
-        wd.go(&format!("{}/device/sim-0003", bench.base));
-        wd.source().contains("成功 ok：simulated resync")
+    // The form's POST redirects back to the device page with the command listed; only
+    // then reload, or the reload could cancel the submission.
+    wait_until("the sent command on the page", Duration::from_secs(10), || {
+        wd.source().contains("<td>resync</td>")
     });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        wd.go(&format!("{}/device/sim-0003", bench.base));
+        let source = wd.source();
+        if source.contains("成功 ok：simulated resync") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no ack in the browser: {source}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     wd.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-device.png"));
 }

@@ -247,44 +247,60 @@ fn mqtt_loop(
         .build()
         .context("starting the MQTT runtime")?;
     rt.block_on(async {
-        let mut attempt = 0;
+        // The event loop polls on its own task: `EventLoop::poll` must not be cancelled by
+        // the stop check while it connects. The channel is deep so bursts do not stall it.
+        let (ptx, mut prx) = tokio::sync::mpsc::channel::<rumqttc::Publish>(10_000);
+        let sub_client = client.clone();
+        let pump = tokio::spawn(async move {
+            let mut attempt = 0;
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        attempt = 0;
+                        for s in subscriptions() {
+                            if let Err(e) = sub_client.subscribe(s, QoS::AtLeastOnce).await {
+                                tracing::warn!("fleet: subscribing: {e}");
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if ptx.send(p).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let wait = backoff(attempt);
+                        attempt += 1;
+                        tracing::warn!("fleet: broker connection: {e}; retrying in {wait:?}");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        });
         loop {
             if app.stop.load(Ordering::Relaxed) {
                 client.disconnect().await.ok();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                pump.abort();
                 return Ok(());
             }
-            let ev = match tokio::time::timeout(Duration::from_millis(200), events.poll()).await {
+            let p = match tokio::time::timeout(Duration::from_millis(200), prx.recv()).await {
                 Err(_) => continue,
-                Ok(ev) => ev,
+                Ok(None) => bail!("the MQTT event loop stopped"),
+                Ok(Some(p)) => p,
             };
-            match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    attempt = 0;
-                    for s in subscriptions() {
-                        client.subscribe(s, QoS::AtLeastOnce).await?;
+            let change = match app.fleet.lock() {
+                Ok(mut f) => f.ingest(&p.topic, &p.payload, &app.rules, Utc::now()),
+                Err(_) => bail!("the fleet state lock is poisoned"),
+            };
+            match change {
+                Some(c) => {
+                    if tx.send(c).is_err() {
+                        bail!("the database writer stopped");
                     }
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let change = match app.fleet.lock() {
-                        Ok(mut f) => f.ingest(&p.topic, &p.payload, &app.rules, Utc::now()),
-                        Err(_) => bail!("the fleet state lock is poisoned"),
-                    };
-                    match change {
-                        Some(c) => {
-                            if tx.send(c).is_err() {
-                                bail!("the database writer stopped");
-                            }
-                        }
-                        None => tracing::debug!("ignored a message on {}", p.topic),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let wait = backoff(attempt);
-                    attempt += 1;
-                    tracing::warn!("fleet: broker connection: {e}; retrying in {wait:?}");
-                    tokio::time::sleep(wait).await;
-                }
+                None => tracing::debug!("ignored a message on {}", p.topic),
             }
         }
     })

@@ -157,14 +157,40 @@ async fn kiosk(
         Duration::from_secs(args.interval.max(1)),
     );
     let mut check = tokio::time::interval(Duration::from_millis(100));
-    let mut attempt = 0;
     let mut touches = 0u64;
     let mut connected = false;
-    loop {
-        tokio::select! {
-            ev = events.poll() => match ev {
+    // The event loop runs on its own task: `EventLoop::poll` is not cancel-safe while it
+    // connects, so it must not sit in a select! beside the timers (under load, a connect
+    // longer than a timer tick would be dropped and retried forever).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<u8>>>(16);
+    let pump = tokio::spawn(async move {
+        let mut attempt = 0;
+        loop {
+            match events.poll().await {
                 Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                     attempt = 0;
+                    if tx.send(None).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    if tx.send(Some(p.payload.to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                None => return,
+                Some(None) => {
                     if !connected {
                         ctl.connected.fetch_add(1, Ordering::Relaxed);
                         connected = true;
@@ -179,18 +205,13 @@ async fn kiosk(
                         let _ = client.publish(topic::dev(&id, "event"), QoS::AtLeastOnce, false, p).await;
                     }
                 }
-                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
-                    let ack = answer(&id, &chain, &args.trust, &p.payload);
+                Some(Some(payload)) => {
+                    let ack = answer(&id, &chain, &args.trust, &payload);
                     if let Ok(bytes) = serde_json::to_vec(&ack) {
                         if client.publish(topic::dev(&id, "cmd/ack"), QoS::AtLeastOnce, false, bytes).await.is_ok() {
                             ctl.acks_sent.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
                 }
             },
             _ = tick.tick() => {
@@ -209,13 +230,15 @@ async fn kiosk(
             _ = check.tick() => {
                 if ctl.killed(&id) {
                     // Dropping the event loop closes the socket without DISCONNECT.
+                    pump.abort();
                     return;
                 }
                 if ctl.stop.load(Ordering::Relaxed) {
                     let _ = client.publish(&state, QoS::AtLeastOnce, true, protocol::OFFLINE.to_vec()).await;
                     let _ = client.disconnect().await;
                     // Let the last packets leave.
-                    let _ = tokio::time::timeout(Duration::from_millis(300), async { loop { if events.poll().await.is_err() { break } } }).await;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    pump.abort();
                     return;
                 }
             }
