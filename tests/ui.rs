@@ -539,3 +539,26 @@ fn gallery() {
         }
     }
 }
+
+#[test]
+fn the_admin_panel_shows_sync_is_not_configured_and_offers_resync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    let admin = ui.window.global::<kiosk::ui::AdminAdapter>();
+    for _ in 0..5 {
+        ui.window.global::<kiosk::ui::NavAdapter>().invoke_logo_tapped();
+    }
+    settle(&ui);
+    assert!(!exists(&ui, "立即同步"), "nothing of the panel before the PIN");
+    for d in ["2", "4", "6", "8"] {
+        tap(&ui, &format!("数字 {d}"));
+    }
+    tap(&ui, "确认密码");
+    assert!(admin.get_unlocked());
+    // No broker in this config: the panel says so instead of pretending to be connected.
+    assert!(exists(&ui, "未配置（本机离线运行）"), "the sync line says sync is not configured");
+    assert!(!exists(&ui, "已连接"));
+    assert!(exists(&ui, "回退到上一版本"));
+    tap(&ui, "立即同步");
+    assert!(exists(&ui, "本机未配置同步服务器，无法同步"), "resync explains why nothing happens");
+}

@@ -1,5 +1,6 @@
 //! AdminAdapter: the PIN pad behind the hidden logo gesture and the admin panel (device
-//! id, content versions, sync status, recent errors, a test pattern).
+//! id, content versions, sync status with 立即同步 and 回退到上一版本, recent errors, a test
+//! pattern).
 
 use std::rc::Rc;
 
@@ -65,6 +66,57 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
             admin.set_test_pattern(!admin.get_test_pattern());
         }
     });
+    let a = app.clone();
+    admin.on_resync(move || {
+        let handle = a.sync.borrow().handle.clone();
+        let note = match handle {
+            Some(h) if h.status().enabled => {
+                // A channel send: the sync worker does the work on its own thread.
+                h.resync_now();
+                "已请求同步，状态将自动刷新"
+            }
+            _ => "本机未配置同步服务器，无法同步",
+        };
+        if let Some(w) = a.window.upgrade() {
+            w.global::<AdminAdapter>().set_sync_note(note.into());
+        }
+    });
+    let a = app.clone();
+    admin.on_rollback(move || rollback(&a));
+}
+
+/// Switches back to the previous content version on a thread (it takes the install lock,
+/// which an install may hold for a while) and posts the outcome back to the UI thread.
+fn rollback(app: &Rc<App>) {
+    let Some(w) = app.window.upgrade() else { return };
+    let admin = w.global::<AdminAdapter>();
+    admin.set_busy(true);
+    admin.set_sync_note("正在回退……".into());
+    let config = app.config.clone();
+    let weak = app.window.clone();
+    let post = app.post.clone();
+    let rolled_back = app.sync.borrow().rolled_back.clone();
+    let spawned = std::thread::Builder::new().name("rollback".into()).spawn(move || {
+        let outcome = crate::bundle::rollback(&config).map_err(|e| e.to_string());
+        post(Box::new(move || {
+            let Some(w) = weak.upgrade() else { return };
+            let admin = w.global::<AdminAdapter>();
+            admin.set_busy(false);
+            match outcome {
+                Ok(name) => {
+                    admin.set_sync_note(
+                        format!("已回退到 {name}，关闭管理面板后自动重启载入").into(),
+                    );
+                    rolled_back.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => admin.set_sync_note(format!("回退失败：{e}").into()),
+            }
+        }));
+    });
+    if let Err(e) = spawned {
+        admin.set_busy(false);
+        admin.set_sync_note(format!("回退失败：{e}").into());
+    }
 }
 
 /// Shows the PIN pad.
@@ -99,11 +151,8 @@ pub fn close(app: &Rc<App>) {
 fn unlock(app: &Rc<App>) {
     let Some(w) = app.window.upgrade() else { return };
     let admin = w.global::<AdminAdapter>();
-    let rows: Vec<MetaRow> = status_rows(app)
-        .into_iter()
-        .map(|(k, v)| MetaRow { key: k.into(), value: v.into() })
-        .collect();
-    admin.set_rows(ModelRc::new(VecModel::from(rows)));
+    admin.set_sync_note(SharedString::default());
+    refresh(app);
     let errors = app.errors.borrow();
     let errors: Vec<SharedString> = if errors.is_empty() {
         vec!["暂无错误".into()]
@@ -112,6 +161,16 @@ fn unlock(app: &Rc<App>) {
     };
     admin.set_errors(ModelRc::new(VecModel::from(errors)));
     admin.set_unlocked(true);
+}
+
+/// Fills the status rows again (the sync timer calls it while the panel is unlocked).
+pub fn refresh(app: &Rc<App>) {
+    let Some(w) = app.window.upgrade() else { return };
+    let rows: Vec<MetaRow> = status_rows(app)
+        .into_iter()
+        .map(|(k, v)| MetaRow { key: k.into(), value: v.into() })
+        .collect();
+    w.global::<AdminAdapter>().set_rows(ModelRc::new(VecModel::from(rows)));
 }
 
 /// What the panel lists about this kiosk.
@@ -144,6 +203,8 @@ fn status_rows(app: &App) -> Vec<(String, String)> {
             },
         ),
         ("待发送表单".into(), waiting),
-        ("同步与网络".into(), "同步状态未接入本面板（见 kiosk 日志）".into()),
     ]
+    .into_iter()
+    .chain(super::sync_adapter::status_rows(app))
+    .collect()
 }

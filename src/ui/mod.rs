@@ -23,6 +23,7 @@ mod reader_adapter;
 pub mod screenshot;
 mod search_adapter;
 pub mod session;
+mod sync_adapter;
 pub mod tts;
 pub mod view;
 pub mod worker;
@@ -170,6 +171,10 @@ pub(crate) struct App {
     pub admin: RefCell<admin_adapter::AdminState>,
     /// Content-level errors the admin panel lists (newest last).
     pub errors: RefCell<Vec<String>>,
+    /// The sync worker, usage counters and remote commands (empty in tests).
+    pub sync: RefCell<sync_adapter::SyncLink>,
+    /// How worker threads hand results back to the UI thread.
+    pub post: Post,
 }
 
 impl App {
@@ -188,6 +193,7 @@ impl App {
     /// A touch: the idle clock starts again.
     pub fn activity(&self) {
         self.session.borrow_mut().idle_seconds = 0;
+        self.sync.borrow().telemetry.touch();
     }
 }
 
@@ -252,9 +258,11 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
         desk: RefCell::new(desk),
         session: RefCell::default(),
         search: worker::SearchWorker::start(finder, post.clone()),
-        tts: RefCell::new(tts::Speaker::new(post)),
+        tts: RefCell::new(tts::Speaker::new(post.clone())),
         admin: RefCell::default(),
         errors: RefCell::default(),
+        sync: RefCell::default(),
+        post,
     });
     if let Some(p) = &app.problem {
         app.log_error(p.clone());
@@ -338,9 +346,24 @@ impl Ui {
     }
 }
 
-/// Runs the kiosk UI on the installed content until the window closes.
+/// Runs the kiosk UI on the installed content until the window closes, with the sync
+/// worker (when a broker is configured) and the service watchdog. Returns when a remote
+/// `restart` or newly installed content ends the event loop; systemd starts it again.
 pub fn run(config: &Config) -> anyhow::Result<()> {
+    let watchdog = crate::watchdog::Watchdog::from_env();
+    // Registered before the window is built, so a start-up that hangs stops the pings too.
+    let beat = watchdog.register("ui");
+    let sync = Arc::new(crate::sync::spawn(config));
+    let commands = sync.take_ui_commands();
     let ui = init(config, Content::installed(config), Delivery::EventLoop)?;
-    ui.window.run().context("running the kiosk window")?;
+    let _timers = sync_adapter::attach(&ui.app, sync, commands, &watchdog, beat);
+    ui.window.show().context("showing the kiosk window")?;
+    // Not `window.run()`: hiding the window must not be the only way out, the sync timer
+    // ends the loop with `quit_event_loop` for a restart.
+    slint::run_event_loop_until_quit().context("running the kiosk window")?;
+    watchdog.stopping();
+    if let Some(why) = ui.app.sync.borrow().exit {
+        tracing::info!("kiosk UI ends for a restart: {why:?}");
+    }
     Ok(())
 }
