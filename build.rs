@@ -13,7 +13,9 @@ fn main() {
 fn compile_ui() {
     // Debug info names elements for Slint's ElementHandle, which the UI tests in tests/ui.rs
     // use to find controls by their accessible labels.
-    let config = slint_build::CompilerConfiguration::new().with_style("fluent-light".into()).with_debug_info(true);
+    let config = slint_build::CompilerConfiguration::new()
+        .with_style("fluent-light".into())
+        .with_debug_info(true);
     if let Err(err) = slint_build::compile_with_config("ui/app.slint", config) {
         panic!("the Slint UI under ui/ does not compile: {err}");
     }
@@ -35,7 +37,8 @@ fn embed_demo_bundle() {
             .expect("writing to a String cannot fail");
     }
     out.push_str("];\n");
-    let dest = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("demo_bundle.rs");
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("demo_bundle.rs");
     std::fs::write(dest, out).expect("OUT_DIR is writable");
 }
 

@@ -25,9 +25,7 @@ pub enum Command {
     /// Run the kiosk UI (the default).
     Run,
     /// Verify and activate a bundle directory, as sync does.
-    Install {
-        bundle: PathBuf,
-    },
+    Install { bundle: PathBuf },
     /// Search the installed content (or a given content/bundle directory).
     Search {
         /// A content version directory or a bundle directory; default: the installed content.
@@ -82,7 +80,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             crate::search::cli(&config, content.as_deref(), json, limit, &query)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Screenshot { page, portrait, care, out } => screenshot(&config, &page, portrait, care, &out),
+        Command::Screenshot { page, portrait, care, out } => {
+            screenshot(&config, &page, portrait, care, &out)
+        }
         Command::Deadline { from, working_days } => {
             let content = crate::bundle::open_installed(&config)?;
             let due = content.calendar()?.add_working_days(from, working_days)?;
@@ -99,13 +99,32 @@ fn run_ui(config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(feature = "ui")]
-fn screenshot(config: &Config, page: &str, portrait: bool, care: bool, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    crate::ui::screenshot::render(config, crate::ui::Content::installed(config), page, portrait, care, out)?;
+fn screenshot(
+    config: &Config,
+    page: &str,
+    portrait: bool,
+    care: bool,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    crate::ui::screenshot::render(
+        config,
+        crate::ui::Content::installed(config),
+        page,
+        portrait,
+        care,
+        out,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "ui"))]
-fn screenshot(_config: &Config, _page: &str, _portrait: bool, _care: bool, _out: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn screenshot(
+    _config: &Config,
+    _page: &str,
+    _portrait: bool,
+    _care: bool,
+    _out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     anyhow::bail!("this kiosk was built without the `ui` feature; rebuild with default features to take screenshots")
 }
 

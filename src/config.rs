@@ -67,9 +67,13 @@ impl Config {
     pub fn load(path: &Path) -> anyhow::Result<Config> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::for_development()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::for_development())
+            }
             Err(e) => return Err(e).with_context(|| format!("reading config {}", path.display())),
         };
-        toml::from_str(&text).with_context(|| format!("config {} is not valid: fix the key named above", path.display()))
+        toml::from_str(&text).with_context(|| {
+            format!("config {} is not valid: fix the key named above", path.display())
+        })
     }
 }

@@ -6,8 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod ime;
-pub mod search;
 pub mod requests;
+pub mod search;
 pub mod store;
 pub mod sync;
 #[cfg(feature = "ui")]

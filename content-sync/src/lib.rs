@@ -10,7 +10,11 @@ pub mod inbox;
 pub mod mqtt;
 
 #[derive(Parser, Debug)]
-#[command(name = "content-sync", version, about = "Author, sign, publish and serve 政务公开 kiosk content")]
+#[command(
+    name = "content-sync",
+    version,
+    about = "Author, sign, publish and serve 政务公开 kiosk content"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -46,7 +50,10 @@ pub enum Command {
 
 /// Parses the command line and runs the subcommand.
 pub fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     run_with(Cli::parse())
 }
 

@@ -115,7 +115,8 @@ impl Envelope {
             .iter()
             .map(|k| SignatureEntry {
                 key: hex::encode(k.verifying_key().as_bytes()),
-                sig: base64::engine::general_purpose::STANDARD.encode(k.sign(payload.as_bytes()).to_bytes()),
+                sig: base64::engine::general_purpose::STANDARD
+                    .encode(k.sign(payload.as_bytes()).to_bytes()),
             })
             .collect();
         Ok(Envelope { payload, signatures })
@@ -129,7 +130,9 @@ impl Envelope {
                 continue;
             }
             let Some(key) = parse_public_key(&s.key) else { continue };
-            let Ok(sig_bytes) = base64::engine::general_purpose::STANDARD.decode(&s.sig) else { continue };
+            let Ok(sig_bytes) = base64::engine::general_purpose::STANDARD.decode(&s.sig) else {
+                continue;
+            };
             let Ok(sig) = Signature::from_slice(&sig_bytes) else { continue };
             if key.verify(self.payload.as_bytes(), &sig).is_ok() {
                 out.push(s.key.clone());

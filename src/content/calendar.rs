@@ -35,7 +35,11 @@ impl Calendar {
     }
 
     /// The date `working_days` working days after `from`, not counting `from` itself.
-    pub fn add_working_days(&self, from: NaiveDate, working_days: u32) -> Result<NaiveDate, CalendarError> {
+    pub fn add_working_days(
+        &self,
+        from: NaiveDate,
+        working_days: u32,
+    ) -> Result<NaiveDate, CalendarError> {
         // Check the start too, so a receipt date outside the calendar is reported, not guessed.
         self.is_working_day(from)?;
         let mut day = from;
@@ -62,13 +66,22 @@ mod tests {
     fn skips_weekends_and_counts_make_up_days() {
         let cal = Calendar {
             years: vec![2024],
-            holidays: vec![d("2024-10-01"), d("2024-10-02"), d("2024-10-03"), d("2024-10-04"), d("2024-10-07")],
+            holidays: vec![
+                d("2024-10-01"),
+                d("2024-10-02"),
+                d("2024-10-03"),
+                d("2024-10-04"),
+                d("2024-10-07"),
+            ],
             workdays: vec![d("2024-09-29"), d("2024-10-12")],
         };
         // Friday 27 Sep + 1 working day: Sunday 29 Sep is a 调休 working day.
         assert_eq!(cal.add_working_days(d("2024-09-27"), 1), Ok(d("2024-09-29")));
         // From Sunday 29 Sep: 30 Sep, then 8 Oct (1–7 off).
         assert_eq!(cal.add_working_days(d("2024-09-29"), 2), Ok(d("2024-10-08")));
-        assert!(matches!(cal.add_working_days(d("2024-12-20"), 20), Err(CalendarError::UnknownYear { year: 2025, .. })));
+        assert!(matches!(
+            cal.add_working_days(d("2024-12-20"), 20),
+            Err(CalendarError::UnknownYear { year: 2025, .. })
+        ));
     }
 }

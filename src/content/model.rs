@@ -182,15 +182,19 @@ impl Item {
             Body::Guide(g) => {
                 out.push(&g.matter);
                 out.push(&g.authority);
-                out.extend([&g.location, &g.hours, &g.phone, &g.time_limit, &g.fee].map(String::as_str));
+                out.extend(
+                    [&g.location, &g.hours, &g.phone, &g.time_limit, &g.fee].map(String::as_str),
+                );
                 out.extend(g.materials.iter().flat_map(|m| [m.name.as_str(), m.note.as_str()]));
                 out.extend(g.steps.iter().map(String::as_str));
                 out.extend(g.basis.iter().map(String::as_str));
                 out.extend(g.faqs.iter().flat_map(|q| [q.question.as_str(), q.answer.as_str()]));
             }
             Body::Catalog(c) => {
-                out.extend([&c.level1, &c.level2, &c.content, &c.basis, &c.time_limit, &c.subject]
-                    .map(String::as_str));
+                out.extend(
+                    [&c.level1, &c.level2, &c.content, &c.basis, &c.time_limit, &c.subject]
+                        .map(String::as_str),
+                );
                 out.extend(c.channels.iter().map(String::as_str));
                 out.extend([&c.audience, &c.manner, &c.tier].map(String::as_str));
             }
@@ -311,7 +315,9 @@ impl Disclosure {
 
     pub fn parse(s: &str) -> Option<Disclosure> {
         match s.trim() {
-            "主动公开" | "proactive" | "此件主动公开" | "公开发布" => Some(Disclosure::Proactive),
+            "主动公开" | "proactive" | "此件主动公开" | "公开发布" => {
+                Some(Disclosure::Proactive)
+            }
             "依申请公开" | "on_request" => Some(Disclosure::OnRequest),
             _ => None,
         }

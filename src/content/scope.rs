@@ -7,7 +7,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::model::{Branding, Calendar, DeviceSettings, Functions, Item, ItemId, ScopeContent, SynonymGroup};
+use super::model::{
+    Branding, Calendar, DeviceSettings, Functions, Item, ItemId, ScopeContent, SynonymGroup,
+};
 
 /// A scope name: a division code such as `430100` (长沙市) or `430182` (宁乡市), optionally
 /// followed by `-` and local parts for a street and a hall: `430182-001`, `430182-001-02`.
@@ -26,7 +28,8 @@ impl ScopeCode {
         let mut parts = s.split('-');
         let division = parts.next().unwrap_or_default();
         let ok_division = division.len() == 6 && division.bytes().all(|b| b.is_ascii_digit());
-        let ok_rest = parts.all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let ok_rest = parts
+            .all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_alphanumeric()));
         if ok_division && ok_rest && s.split('-').count() <= 3 {
             Ok(ScopeCode(s.to_string()))
         } else {
@@ -120,7 +123,9 @@ pub enum MergeError {
     RemovesBaseline { lower: ScopeCode, owner: ScopeCode, id: ItemId },
     #[error("scope {lower} overrides “{id}”, a baseline item of {owner} (统一公开内容): publish local content under a new id instead")]
     OverridesBaseline { lower: ScopeCode, owner: ScopeCode, id: ItemId },
-    #[error("scope {lower} is not inside {upper}: a chain must run from the city down to one hall")]
+    #[error(
+        "scope {lower} is not inside {upper}: a chain must run from the city down to one hall"
+    )]
     NotAChain { upper: ScopeCode, lower: ScopeCode },
     #[error("scope {scope} lists item “{id}” twice")]
     DuplicateId { scope: ScopeCode, id: ItemId },
@@ -135,7 +140,10 @@ pub enum MergeError {
 pub fn merge(chain: &[ScopeContent]) -> Result<Merged, MergeError> {
     for pair in chain.windows(2) {
         if !pair[0].scope.contains(&pair[1].scope) || pair[0].scope == pair[1].scope {
-            return Err(MergeError::NotAChain { upper: pair[0].scope.clone(), lower: pair[1].scope.clone() });
+            return Err(MergeError::NotAChain {
+                upper: pair[0].scope.clone(),
+                lower: pair[1].scope.clone(),
+            });
         }
     }
     let mut items: BTreeMap<ItemId, ScopedItem> = BTreeMap::new();
@@ -144,7 +152,10 @@ pub fn merge(chain: &[ScopeContent]) -> Result<Merged, MergeError> {
         let mut seen: HashMap<&str, ()> = HashMap::new();
         for item in &layer.items {
             if seen.insert(&item.id, ()).is_some() {
-                return Err(MergeError::DuplicateId { scope: layer.scope.clone(), id: item.id.clone() });
+                return Err(MergeError::DuplicateId {
+                    scope: layer.scope.clone(),
+                    id: item.id.clone(),
+                });
             }
         }
         for id in &layer.removed {
@@ -169,7 +180,10 @@ pub fn merge(chain: &[ScopeContent]) -> Result<Merged, MergeError> {
                     });
                 }
             }
-            items.insert(item.id.clone(), ScopedItem { scope: layer.scope.clone(), item: item.clone() });
+            items.insert(
+                item.id.clone(),
+                ScopedItem { scope: layer.scope.clone(), item: item.clone() },
+            );
         }
         if let Some(b) = &layer.branding {
             merged.branding = b.clone();
