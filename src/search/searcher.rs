@@ -445,6 +445,9 @@ impl Searcher {
         let searcher = self.inner.reader.searcher();
         let w_all = q_all.weight(EnableScoring::enabled_from_searcher(&searcher))?;
         let no_score = || EnableScoring::disabled_from_searcher(&searcher);
+        // Every match is counted (total and facets) through the unscored query, which reads
+        // no term frequencies; only matches that can still enter the top `want` are scored.
+        let w_count = q_all.weight(no_score())?;
         let w_tiers = [
             q_exact.weight(no_score())?,
             q_tp.weight(no_score())?,
@@ -474,8 +477,10 @@ impl Searcher {
         let mut heap: BinaryHeap<Reverse<RankKey>> = BinaryHeap::with_capacity(want + 1);
 
         let mut years = YearOf::default();
+        let mut year_run: Option<(i32, usize)> = None;
         for (seg_ord, seg) in searcher.segment_readers().iter().enumerate() {
-            let mut main = w_all.scorer(seg, 1.0)?;
+            let mut main = w_count.scorer(seg, 1.0)?;
+            let mut scored = w_all.scorer(seg, 1.0)?;
             let mut tiers = Vec::with_capacity(w_tiers.len());
             for w in &w_tiers {
                 tiers.push(w.scorer(seg, 1.0)?);
@@ -489,17 +494,14 @@ impl Searcher {
             // Matches are taken in batches so that the fast fields are read in bulk: a
             // one-character query can match every item.
             let mut docs: Vec<DocId> = Vec::with_capacity(BATCH);
-            let mut scores: Vec<f32> = Vec::with_capacity(BATCH);
             let (mut kinds, mut validities) = (vec![None; BATCH], vec![None; BATCH]);
             let (mut domains, mut dates) = (vec![None; BATCH], vec![None; BATCH]);
             let mut doc: DocId = main.doc();
             loop {
                 docs.clear();
-                scores.clear();
                 while doc != TERMINATED && docs.len() < BATCH {
                     if alive.is_none_or(|a| a.is_alive(doc)) {
                         docs.push(doc);
-                        scores.push(main.score());
                     }
                     doc = main.advance();
                 }
@@ -543,7 +545,16 @@ impl Searcher {
                     }
                     if ok_kind && ok_validity && ok_domain {
                         if let Some(y) = date.and_then(|c| years.year(c)) {
-                            *year_counts.entry(y).or_default() += 1;
+                            // Neighbouring items mostly share a year: count runs, hash once
+                            // per run.
+                            match &mut year_run {
+                                Some((ry, n)) if *ry == y => *n += 1,
+                                run => {
+                                    if let Some((ry, n)) = run.replace((y, 1)) {
+                                        *year_counts.entry(ry).or_default() += n;
+                                    }
+                                }
+                            }
                         }
                     }
                     if fails > 0 {
@@ -553,8 +564,19 @@ impl Searcher {
                     if want == 0 {
                         continue;
                     }
+                    // Once the heap is full, a match below its weakest hit in tier, then in
+                    // force, then kind cannot enter it whatever its score: its score and its
+                    // weaker tiers are not computed.
+                    let floor = if heap.len() < want {
+                        None
+                    } else {
+                        heap.peek().map(|Reverse(min)| (min.tier, min.in_force, min.kind))
+                    };
                     let mut matched = Match::Related;
                     for (t, m) in tiers.iter_mut().zip(tier_match) {
+                        if floor.is_some_and(|(tier, _, _)| tier_of(m) < tier) {
+                            break;
+                        }
                         if t.doc() < d {
                             t.seek(d);
                         }
@@ -563,12 +585,21 @@ impl Searcher {
                             break;
                         }
                     }
-                    let score = scores[i];
+                    let tier = tier_of(matched);
+                    let in_force = validity_from_code(validity).in_force();
+                    let kind = kind_priority(kind_from_code(kind));
+                    if floor.is_some_and(|f| (tier, in_force, kind) < f) {
+                        continue;
+                    }
+                    if scored.doc() < d {
+                        scored.seek(d);
+                    }
+                    let score = if scored.doc() == d { scored.score() } else { 0.0 };
                     let key = RankKey {
-                        tier: tier_of(matched),
+                        tier,
                         matched,
-                        in_force: validity_from_code(validity).in_force(),
-                        kind: kind_priority(kind_from_code(kind)),
+                        in_force,
+                        kind,
                         // Scores this close are "otherwise equal": the newer wins.
                         bucket: score.round() as i64,
                         date: date.unwrap_or(i64::MIN),
@@ -583,6 +614,10 @@ impl Searcher {
                     }
                 }
             }
+        }
+
+        if let Some((y, n)) = year_run {
+            *year_counts.entry(y).or_default() += n;
         }
 
         let mut ranked: Vec<RankKey> = heap.into_iter().map(|Reverse(k)| k).collect();
