@@ -562,3 +562,27 @@ fn the_admin_panel_shows_sync_is_not_configured_and_offers_resync() {
     tap(&ui, "立即同步");
     assert!(exists(&ui, "本机未配置同步服务器，无法同步"), "resync explains why nothing happens");
 }
+
+#[test]
+fn usage_counts_a_search_and_an_item_view_but_never_the_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    tap(&ui, "搜索");
+    for k in ["s", "h", "e", "b", "a", "o"] {
+        tap(&ui, &format!("键 {k}"));
+    }
+    tap(&ui, "候选 社保");
+    // The query stands still for a tick: one search, however many keys it took.
+    ui.sync_tick();
+    ui.sync_tick();
+    tap(&ui, "确定");
+    ui.sync_tick();
+    tap(&ui, "社保卡申领");
+    ui.sync_tick();
+    ui.sync_tick();
+    let counts = ui.telemetry().take();
+    assert_eq!(counts.searches, 1, "{counts:?}");
+    assert_eq!(counts.views.get("zn-sbk"), Some(&1), "one view of the opened guide");
+    assert!(counts.touches >= 9, "every tap is a touch: {counts:?}");
+    assert!(!format!("{counts:?}").contains('社'), "no text the resident typed");
+}

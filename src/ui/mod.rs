@@ -346,6 +346,16 @@ impl Ui {
         idle_adapter::preview(&self.app, attract);
     }
 
+    /// The usage counters the window feeds (touches, searches, item views).
+    pub fn telemetry(&self) -> Arc<crate::sync::Telemetry> {
+        self.app.sync.borrow().telemetry.clone()
+    }
+
+    /// Runs one second of the sync timer now (tests: usage counting, reload decisions).
+    pub fn sync_tick(&self) {
+        sync_adapter::tick(&self.app);
+    }
+
     /// Opens a form (request or suggestion) with the keyboard on its first field.
     pub fn focus_first_field(&self) {
         form_adapter::focus_first(&self.app);
@@ -357,11 +367,12 @@ impl Ui {
 /// `restart` or newly installed content ends the event loop; systemd starts it again.
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let watchdog = crate::watchdog::Watchdog::from_env();
-    // Registered before the window is built, so a start-up that hangs stops the pings too.
-    let beat = watchdog.register("ui");
     let sync = Arc::new(crate::sync::spawn(config));
     let commands = sync.take_ui_commands();
+    // The first start may install the demo content first; that is bounded by systemd's
+    // TimeoutStartSec, so the UI heartbeat is registered only once the loop is about to run.
     let ui = init(config, Content::installed(config), Delivery::EventLoop)?;
+    let beat = watchdog.register("ui");
     let _timers = sync_adapter::attach(&ui.app, sync, commands, &watchdog, beat);
     ui.window.show().context("showing the kiosk window")?;
     // Not `window.run()`: hiding the window must not be the only way out, the sync timer

@@ -10,6 +10,7 @@
 //! (`Restart=always`) starts it again on the new version within seconds.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash as _, Hasher as _};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -59,7 +60,9 @@ pub struct SyncLink {
     /// Usage counting: the item last counted as viewed, and the search generations seen.
     last_item: Option<String>,
     last_generation: u64,
-    counted_generation: u64,
+    /// A hash of the query last counted (so 确定 or a filter on the same words is not a
+    /// second search); the text itself is never kept here.
+    counted_query: Option<u64>,
 }
 
 impl Default for SyncLink {
@@ -76,7 +79,7 @@ impl Default for SyncLink {
             announce: None,
             last_item: None,
             last_generation: 0,
-            counted_generation: 0,
+            counted_query: None,
         }
     }
 }
@@ -149,9 +152,15 @@ fn end(app: &App, why: Exit) {
 
 /// Counts item views and settled searches. Only ids and counts: never the query text.
 fn count_usage(app: &App) {
-    let (page, generation, has_query) = {
+    let (page, generation, query) = {
         let s = app.session.borrow();
-        (s.current(), s.search.generation, !s.search.query.trim().is_empty())
+        let q = s.search.query.trim();
+        let query = (!q.is_empty()).then(|| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            q.hash(&mut h);
+            h.finish()
+        });
+        (s.current(), s.search.generation, query)
     };
     let mut link = app.sync.borrow_mut();
     match page {
@@ -163,9 +172,13 @@ fn count_usage(app: &App) {
         _ => link.last_item = None,
     }
     // A search counts once the query has stood still for a tick: typing 三个字 is one search.
-    if has_query && generation == link.last_generation && generation != link.counted_generation {
-        link.telemetry.search();
-        link.counted_generation = generation;
+    match query {
+        Some(q) if generation == link.last_generation && link.counted_query != Some(q) => {
+            link.telemetry.search();
+            link.counted_query = Some(q);
+        }
+        Some(_) => {}
+        None => link.counted_query = None,
     }
     link.last_generation = generation;
 }
