@@ -673,3 +673,39 @@ fn search_quality_set_meets_recall_and_mrr() {
     assert!(recall >= 0.98, "recall@10 {recall:.3} is below 0.98");
     assert!(mrr >= 0.85, "MRR {mrr:.3} is below 0.85");
 }
+
+/// The top hits skip scoring matches that cannot enter the page: whatever the page size,
+/// the first hits are the same, in the same order, with the same total and facets.
+#[test]
+fn top_hits_do_not_depend_on_the_page_size() {
+    let mut rng = StdRng::seed_from_u64(20_261_123);
+    let m = generated(&mut rng, 300);
+    let (_t, s) = open(&m);
+    let run = |query: &str, limit| {
+        s.search(&SearchRequest { query: query.into(), limit, ..SearchRequest::default() })
+            .expect("search")
+    };
+    let mut compared = 0;
+    for _ in 0..150 {
+        // Short substrings of real items: they match many items, so most are left out.
+        let src = &m.items[rng.gen_range(0..m.items.len())].item;
+        let text: Vec<char> = src.text_fields().join("").chars().collect();
+        let len = rng.gen_range(1..=2usize);
+        let start = rng.gen_range(0..text.len().saturating_sub(len).max(1));
+        let query: String = text[start..(start + len).min(text.len())].iter().collect();
+        let all = run(&query, 1000);
+        for limit in [1, 3, 10] {
+            let page = run(&query, limit);
+            let key = |h: &kiosk::search::Hit| (h.id.clone(), h.matched, h.score.to_bits());
+            let want: Vec<_> = all.hits.iter().take(limit).map(key).collect();
+            let got: Vec<_> = page.hits.iter().map(key).collect();
+            assert_eq!(got, want, "query {query:?}, limit {limit}");
+            assert_eq!(page.total, all.total, "query {query:?}");
+            assert_eq!(page.facets, all.facets, "query {query:?}");
+        }
+        if all.total > 10 {
+            compared += 1;
+        }
+    }
+    assert!(compared > 50, "only {compared} queries matched more than a page");
+}

@@ -13,7 +13,9 @@ use tantivy::directory::{
     error::{DeleteError, LockError, OpenReadError, OpenWriteError},
     DirectoryLock, FileHandle, Lock, MmapDirectory, WatchCallback, WatchHandle, WritePtr,
 };
-use tantivy::query::{BooleanQuery, EmptyQuery, EnableScoring, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    Bm25Weight, BooleanQuery, EmptyQuery, EnableScoring, PhraseQuery, Query, TermQuery,
+};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{
     DocAddress, DocId, DocSet, Index, IndexReader, ReloadPolicy, TantivyDocument, Term, TERMINATED,
@@ -352,18 +354,20 @@ impl Searcher {
         plan
     }
 
-    /// Items containing `s` (normalised, no spaces) in the title or the body.
-    fn text_query(&self, s: &str, title: bool) -> Box<dyn Query> {
+    /// The terms that find `s` (normalised, no spaces) in the title or the body: its
+    /// unigram when it is one character, else its bigrams as a phrase.
+    fn text_terms(&self, s: &str, title: bool) -> Vec<Term> {
         let f = &self.inner.fields;
         let (bi, uni) = if title { (f.title, f.title_uni) } else { (f.body, f.body_uni) };
         if s.chars().count() == 1 {
-            return Box::new(TermQuery::new(
-                Term::from_field_text(uni, s),
-                IndexRecordOption::WithFreqs,
-            ));
+            return vec![Term::from_field_text(uni, s)];
         }
-        let terms: Vec<Term> =
-            bigrams(s).into_iter().map(|(t, _)| Term::from_field_text(bi, &t)).collect();
+        bigrams(s).into_iter().map(|(t, _)| Term::from_field_text(bi, &t)).collect()
+    }
+
+    /// Items containing `s` (normalised, no spaces) in the title or the body.
+    fn text_query(&self, s: &str, title: bool) -> Box<dyn Query> {
+        let terms = self.text_terms(s, title);
         match terms.len() {
             0 => Box::new(EmptyQuery),
             1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::WithFreqs)),
@@ -378,6 +382,50 @@ impl Searcher {
             1 => Box::new(TermQuery::new(terms[0].clone(), IndexRecordOption::WithFreqs)),
             _ => Box::new(PhraseQuery::new(terms)),
         }
+    }
+
+    /// Upper bounds of the BM25 score the selecting query (the last of
+    /// [`Self::tier_queries`]) gives a match: any match, and a match in the text tier or
+    /// below. Scores add up over the parts of unions and intersections, and no part scores
+    /// more than its BM25 weight with an infinite term frequency.
+    fn score_bounds(
+        &self,
+        searcher: &tantivy::Searcher,
+        plans: &[TermPlan],
+    ) -> Result<(f32, f32), SearchError> {
+        let f = &self.inner.fields;
+        let bound = |terms: Vec<Term>| -> Result<f32, SearchError> {
+            if terms.is_empty() {
+                return Ok(0.0);
+            }
+            Ok(Bm25Weight::for_terms(searcher, &terms)?.max_score())
+        };
+        let seq_terms = |field, seq: &[String]| -> Vec<Term> {
+            seq.iter().map(|t| Term::from_field_text(field, t)).collect()
+        };
+        let (mut all, mut body_only) = (0.0f32, 0.0f32);
+        for p in plans {
+            let mut title = 0.0;
+            let mut body = 0.0;
+            for s in p.primary.iter().chain(&p.synonyms) {
+                title += bound(self.text_terms(s, true))?;
+                body += bound(self.text_terms(s, false))?;
+            }
+            for seq in &p.pinyin {
+                title += bound(seq_terms(f.pinyin, seq))?;
+            }
+            if let Some(seq) = &p.initials {
+                body += bound(seq_terms(f.initials, seq))?;
+            }
+            all += title + body;
+            body_only += body;
+        }
+        // A single term in the text tier or below matched none of its title parts; with
+        // several terms, one term's title part may still have matched.
+        let below_title = if plans.len() == 1 { body_only } else { all };
+        // Rounding in the scorers may land a hair above the bound.
+        let margin = |b: f32| b * 1.001 + 1e-3;
+        Ok((margin(all), margin(below_title)))
     }
 
     /// The queries whose matches make the ranking tiers, and the one that selects results.
@@ -448,6 +496,7 @@ impl Searcher {
         // Every match is counted (total and facets) through the unscored query, which reads
         // no term frequencies; only matches that can still enter the top `want` are scored.
         let w_count = q_all.weight(no_score())?;
+        let (bound_all, bound_text) = self.score_bounds(&searcher, &plans)?;
         let w_tiers = [
             q_exact.weight(no_score())?,
             q_tp.weight(no_score())?,
@@ -590,6 +639,20 @@ impl Searcher {
                     let kind = kind_priority(kind_from_code(kind));
                     if floor.is_some_and(|f| (tier, in_force, kind) < f) {
                         continue;
+                    }
+                    // On a par with the weakest hit so far, the score bucket and then the
+                    // date decide: a match whose best possible bucket is lower, or equal
+                    // but older, cannot enter either.
+                    if floor.is_some_and(|f| (tier, in_force, kind) == f) {
+                        let bound =
+                            if tier <= tier_of(Match::Text) { bound_text } else { bound_all };
+                        let best = bound.round() as i64;
+                        if let Some(Reverse(min)) = heap.peek() {
+                            let date = date.unwrap_or(i64::MIN);
+                            if best < min.bucket || (best == min.bucket && date < min.date) {
+                                continue;
+                            }
+                        }
                     }
                     if scored.doc() < d {
                         scored.seek(d);
