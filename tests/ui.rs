@@ -586,3 +586,30 @@ fn usage_counts_a_search_and_an_item_view_but_never_the_query() {
     assert!(counts.touches >= 9, "every tap is a touch: {counts:?}");
     assert!(!format!("{counts:?}").contains('社'), "no text the resident typed");
 }
+
+#[test]
+fn a_remote_announcement_leads_the_notice_strip_on_home() {
+    use kiosk::sync::{protocol::Action, UiCommand};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    ui.receive_commands(rx);
+    let text = "今日下午系统维护，请到窗口办理";
+    tx.send(UiCommand {
+        id: "c1".into(),
+        action: Action::Announce { text: text.into(), seconds: 0 },
+    })
+    .expect("send");
+    ui.sync_tick();
+    settle(&ui);
+    let notices = ui.window.global::<kiosk::ui::HomeAdapter>().get_notices();
+    let first = slint::Model::row_data(&notices, 0).expect("a notice row");
+    assert_eq!(first.title, text);
+    assert!(exists(&ui, text), "the announcement is on the home screen");
+    // Still first after home is rebuilt (the strip is refilled whenever home shows).
+    tap(&ui, "搜索");
+    tap(&ui, "首页");
+    ui.sync_tick();
+    settle(&ui);
+    assert!(exists(&ui, text));
+}

@@ -351,6 +351,12 @@ impl Ui {
         self.app.sync.borrow().telemetry.clone()
     }
 
+    /// Carries out remote commands from `commands` on each sync tick, as the running
+    /// kiosk does with the sync worker's (tests).
+    pub fn receive_commands(&self, commands: std::sync::mpsc::Receiver<crate::sync::UiCommand>) {
+        self.app.sync.borrow_mut().commands = Some(commands);
+    }
+
     /// Runs one second of the sync timer now (tests: usage counting, reload decisions).
     pub fn sync_tick(&self) {
         sync_adapter::tick(&self.app);

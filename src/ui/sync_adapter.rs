@@ -45,7 +45,7 @@ pub enum Exit {
 pub struct SyncLink {
     pub handle: Option<Arc<SyncHandle>>,
     pub telemetry: Arc<Telemetry>,
-    commands: Option<Receiver<UiCommand>>,
+    pub commands: Option<Receiver<UiCommand>>,
     /// Scope versions the window was built with (None until the first status with any).
     seen_versions: Option<BTreeMap<ScopeCode, u64>>,
     /// The content version directory the window serves, e.g. `v-…`.
@@ -164,7 +164,8 @@ fn count_usage(app: &App) {
     };
     let mut link = app.sync.borrow_mut();
     match page {
-        Page::Reader(id) if link.last_item.as_deref() != Some(id.as_str()) => {
+        // The announcement row is not an item of the content.
+        Page::Reader(id) if id != ANNOUNCE_ID && link.last_item.as_deref() != Some(id.as_str()) => {
             link.telemetry.view_item(&id);
             link.last_item = Some(id);
         }
