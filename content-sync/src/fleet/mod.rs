@@ -7,6 +7,11 @@
 //! small threaded HTTP server (`web`) that renders the pages from memory. Alerts are
 //! computed when a page asks, from the clock, so "offline" does not need any message to
 //! arrive — a silent device is flagged even if its last will never comes.
+//!
+//! Measured 2026-11-23 (debug build, 2 shared cores, Mosquitto on loopback): 10,000
+//! simulated kiosks reporting every 30 s — the dashboard stored all 20,000 health reports
+//! a minute (no backlog) at 2.3% of one core and 44 MB RSS; the full fleet page (2.4 MB of
+//! HTML) rendered in 0.14–0.30 s, a filtered one in 0.06 s, /metrics (6.8 MB) in 0.32 s.
 
 pub mod db;
 pub mod sim;
