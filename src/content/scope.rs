@@ -202,3 +202,134 @@ pub fn merge(chain: &[ScopeContent]) -> Result<Merged, MergeError> {
     merged.items = items.into_values().collect();
     Ok(merged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::model::{Body, Faq};
+
+    fn scope(s: &str) -> ScopeCode {
+        ScopeCode::parse(s).expect("test scope")
+    }
+
+    fn faq(id: &str, title: &str, baseline: bool) -> Item {
+        Item {
+            id: id.into(),
+            title: title.into(),
+            domain: None,
+            baseline,
+            links: Vec::new(),
+            url: None,
+            body: Body::Faq(Faq { question: title.into(), answer: "答".into(), published: None }),
+        }
+    }
+
+    fn layer(code: &str, items: Vec<Item>) -> ScopeContent {
+        ScopeContent { scope: scope(code), items, ..ScopeContent::default() }
+    }
+
+    fn titles(m: &Merged) -> Vec<(&str, &str, &str)> {
+        m.items
+            .iter()
+            .map(|s| (s.item.id.as_str(), s.item.title.as_str(), s.scope.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_hall_knows_its_chain_from_the_city_down() {
+        let chain: Vec<String> =
+            scope("430182-001-01").chain().iter().map(|s| s.to_string()).collect();
+        assert_eq!(chain, ["430100", "430182", "430182-001", "430182-001-01"]);
+        assert!(scope("430100").contains(&scope("430182-001-01")));
+        assert!(!scope("430182").contains(&scope("430100")));
+        assert!(ScopeCode::parse("43018").is_err());
+        assert!(ScopeCode::parse("430182-../x").is_err());
+    }
+
+    #[test]
+    fn lower_scopes_add_and_override_local_items() {
+        let mut city =
+            layer("430100", vec![faq("a", "市级问答", false), faq("b", "市级基线", true)]);
+        city.synonyms.push(SynonymGroup { terms: vec!["社保".into(), "社会保险".into()] });
+        city.branding = Some(Branding {
+            zone_name: "长沙市政务公开专区".into(),
+            ..Branding::default()
+        });
+        let mut county =
+            layer("430182", vec![faq("a", "宁乡版问答", false), faq("c", "宁乡新增", false)]);
+        county
+            .synonyms
+            .push(SynonymGroup { terms: vec!["低保".into(), "最低生活保障".into()] });
+        county.branding = Some(Branding {
+            zone_name: "宁乡市政务公开专区".into(),
+            ..Branding::default()
+        });
+        let merged = merge(&[city, county]).expect("a valid chain merges");
+        assert_eq!(
+            titles(&merged),
+            [
+                ("a", "宁乡版问答", "430182"),
+                ("b", "市级基线", "430100"),
+                ("c", "宁乡新增", "430182")
+            ]
+        );
+        assert_eq!(merged.branding.zone_name, "宁乡市政务公开专区");
+        assert_eq!(merged.synonyms.len(), 2, "synonyms of every scope apply");
+    }
+
+    #[test]
+    fn a_lower_scope_may_withdraw_a_local_item_but_not_a_baseline_one() {
+        let city = layer("430100", vec![faq("a", "市级问答", false), faq("b", "市级基线", true)]);
+        let mut county = layer("430182", vec![]);
+        county.removed = vec!["a".into()];
+        let merged =
+            merge(&[city.clone(), county.clone()]).expect("withdrawing a local item is allowed");
+        assert_eq!(titles(&merged), [("b", "市级基线", "430100")]);
+
+        county.removed = vec!["b".into()];
+        let err = merge(&[city, county]).expect_err("removing a baseline item is refused");
+        assert_eq!(
+            err,
+            MergeError::RemovesBaseline {
+                lower: scope("430182"),
+                owner: scope("430100"),
+                id: "b".into()
+            }
+        );
+        assert!(err.to_string().contains("统一公开内容"), "the message says why: {err}");
+    }
+
+    #[test]
+    fn a_lower_scope_may_not_override_a_baseline_item() {
+        let city = layer("430100", vec![faq("b", "市级基线", true)]);
+        let hall = layer("430182-001-01", vec![faq("b", "被改写的基线", false)]);
+        assert_eq!(
+            merge(&[city, hall]),
+            Err(MergeError::OverridesBaseline {
+                lower: scope("430182-001-01"),
+                owner: scope("430100"),
+                id: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_chain_must_run_downwards_without_repeats() {
+        let city = layer("430100", vec![]);
+        let county = layer("430182", vec![]);
+        assert!(matches!(
+            merge(&[county.clone(), city.clone()]),
+            Err(MergeError::NotAChain { .. })
+        ));
+        assert!(matches!(merge(&[city.clone(), city.clone()]), Err(MergeError::NotAChain { .. })));
+        let other = layer("140400", vec![]);
+        assert!(matches!(merge(&[city, other]), Err(MergeError::NotAChain { .. })));
+        let dup = layer("430182", vec![faq("x", "一", false), faq("x", "二", false)]);
+        assert!(matches!(merge(&[county, dup]), Err(MergeError::NotAChain { .. })));
+        let dup = layer("430182", vec![faq("x", "一", false), faq("x", "二", false)]);
+        assert_eq!(
+            merge(&[dup]),
+            Err(MergeError::DuplicateId { scope: scope("430182"), id: "x".into() })
+        );
+    }
+}
