@@ -709,3 +709,42 @@ fn top_hits_do_not_depend_on_the_page_size() {
     }
     assert!(compared > 50, "only {compared} queries matched more than a page");
 }
+
+/// `kiosk search --content` reads a bundle (or a folder of scope bundles) as it is, before
+/// it is published, and refuses one whose blobs do not match the manifest.
+#[test]
+fn the_cli_searches_a_bundle_directory_and_refuses_a_tampered_one() {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/bundle");
+    let run = |content: &std::path::Path, query: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kiosk"))
+            .args(["--config", "/nonexistent/kiosk.toml", "search", "--json", "--content"])
+            .arg(content)
+            .arg(query)
+            .output()
+            .expect("run kiosk search")
+    };
+    let out = run(&demo, "長政務辦[2020]8號");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string();
+    assert!(first.contains("\"cs-zwb-2020-8\""), "first hit: {first}");
+
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let copy = tmp.path().join("430182");
+    std::fs::create_dir_all(copy.join("blobs")).expect("mkdir");
+    std::fs::copy(demo.join("430182/manifest.json"), copy.join("manifest.json")).expect("copy");
+    for blob in std::fs::read_dir(demo.join("430182/blobs")).expect("blobs").flatten() {
+        std::fs::copy(blob.path(), copy.join("blobs").join(blob.file_name())).expect("copy blob");
+    }
+    let victim =
+        std::fs::read_dir(copy.join("blobs")).expect("blobs").flatten().next().expect("a blob");
+    let mut bytes = std::fs::read(victim.path()).expect("read blob");
+    bytes[0] ^= 1;
+    std::fs::write(victim.path(), bytes).expect("tamper");
+    let out = run(&copy, "社保");
+    assert!(!out.status.success(), "a tampered bundle must be refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bundle"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

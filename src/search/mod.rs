@@ -70,7 +70,14 @@ pub fn cli(
     limit: usize,
     query: &str,
 ) -> anyhow::Result<()> {
+    // A bundle (or a folder of scope bundles) has no index yet: build one in a temp dir.
+    let _scratch;
     let dir = match content {
+        Some(dir) if is_bundle_source(dir) => {
+            let (scratch, index) = index_bundles(dir)?;
+            _scratch = scratch;
+            index
+        }
         Some(dir) => index_dir_of(dir),
         None => {
             let version =
@@ -129,4 +136,82 @@ pub fn cli(
         }
     }
     Ok(())
+}
+
+/// Whether `dir` is a bundle (`manifest.json`) or a folder of scope bundles.
+fn is_bundle_source(dir: &Path) -> bool {
+    dir.join(crate::bundle::format::paths::MANIFEST).is_file()
+        || std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().join(crate::bundle::format::paths::MANIFEST).is_file())
+        })
+}
+
+/// A temp directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads the bundle(s) under `dir`, checks every blob against its manifest entry, merges
+/// the scopes widest first and indexes them into a scratch directory. Signatures are not
+/// checked against a pinned root here (`content-sync verify` does that); this is for looking
+/// into a bundle before it is published.
+fn index_bundles(dir: &Path) -> anyhow::Result<(Scratch, PathBuf)> {
+    use crate::bundle::format::paths;
+    use crate::bundle::verify::{parse_envelope, parse_manifest_payload, verify_blob_file, Limits};
+
+    let mut bundles: Vec<PathBuf> = Vec::new();
+    if dir.join(paths::MANIFEST).is_file() {
+        bundles.push(dir.to_path_buf());
+    } else {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.join(paths::MANIFEST).is_file() {
+                bundles.push(path);
+            }
+        }
+    }
+    let mut scopes = Vec::new();
+    for bundle in &bundles {
+        let manifest_path = bundle.join(paths::MANIFEST);
+        let bytes = std::fs::read(&manifest_path)
+            .with_context(|| format!("reading {}", manifest_path.display()))?;
+        let envelope = parse_envelope(&bytes, Limits::default().manifest_bytes, "manifest")
+            .with_context(|| format!("{} is not a bundle manifest", manifest_path.display()))?;
+        let manifest = parse_manifest_payload(&envelope)
+            .with_context(|| format!("{} is not a bundle manifest", manifest_path.display()))?;
+        let blobs = bundle.join(paths::BLOBS);
+        for entry in &manifest.entries {
+            verify_blob_file(entry, &blobs.join(&entry.sha256))
+                .with_context(|| format!("bundle {}", bundle.display()))?;
+        }
+        let content =
+            crate::bundle::read_scope_content(&manifest, |e| std::fs::read(blobs.join(&e.sha256)))
+                .with_context(|| format!("reading the content of bundle {}", bundle.display()))?;
+        scopes.push(content);
+    }
+    // Widest scope first: a parent's chain is a prefix of its children's.
+    scopes.sort_by_key(|c| c.scope.chain().len());
+    let merged = crate::content::merge(&scopes).with_context(|| {
+        format!("the bundles under {} do not form one scope chain", dir.display())
+    })?;
+    let scratch = Scratch(std::env::temp_dir().join(format!(
+        "kiosk-search-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )));
+    let index = scratch.0.join("index");
+    std::fs::create_dir_all(&index).with_context(|| format!("creating {}", index.display()))?;
+    build_index(&index, &merged)?;
+    eprintln!(
+        "searching {} scope bundle(s) under {} (blobs checked; signatures not checked against a pinned root)",
+        scopes.len(),
+        dir.display()
+    );
+    Ok((scratch, index))
 }
