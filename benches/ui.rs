@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     let reps: usize =
         std::env::var("KIOSK_UI_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     let work = tempfile::tempdir().context("scratch dir")?;
-    println!("# UI benchmark ({} reps per latency)", reps);
+    println!("# UI benchmark ({reps} reps per latency)");
     machine();
 
     // The warm data dir: the demo installed once, as a kiosk that has started before.
