@@ -2,7 +2,7 @@
 //! HTTP like an operator's browser would (and, when Debian's chromium and chromedriver are
 //! installed, in that real headless browser over WebDriver).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -12,19 +12,11 @@ use std::time::{Duration, Instant};
 use content_sync::fleet::sim::{SimControl, BLACK_FRAME};
 use content_sync::fleet::{db, FleetArgs, FleetBroker, Running, SimulateArgs};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+use crate::util::{free_port, mosquitto, wait_until_every};
 
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Fleet checks render dashboard pages: poll them gently.
+fn wait_until(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
+    wait_until_every(what, timeout, Duration::from_millis(200), ok);
 }
 
 /// A plain-TCP, anonymous Mosquitto on a free loopback port.
@@ -36,11 +28,7 @@ struct Mosquitto {
 
 impl Mosquitto {
     fn start() -> Mosquitto {
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists());
-        let bin = bin.expect("Mosquitto is not installed: run `apt-get install -y mosquitto`");
+        let bin = mosquitto();
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let user = Command::new("id")

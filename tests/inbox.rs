@@ -5,12 +5,12 @@
 //! to reach the city's database and no file the kiosk side wrote.
 
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use content_sync::inbox::{InboxArgs, InboxDb, InboxStats};
@@ -21,42 +21,11 @@ use kiosk::requests::{
 use kiosk::sync::client::Broker as BrokerAddr;
 use kiosk::sync::submit::{PumpConfig, PumpHandle};
 
+use crate::util::{free_port, mosquitto, wait_until};
+
 // ---------------------------------------------------------------------------------------
 // The broker
 // ---------------------------------------------------------------------------------------
-
-fn mosquitto() -> PathBuf {
-    let find = || {
-        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-    };
-    if let Some(p) = find() {
-        return p;
-    }
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "mosquitto", "mosquitto-clients"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    find().unwrap_or_else(|| panic!("Mosquitto is not installed: apt-get install -y mosquitto"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A plain, anonymous Mosquitto on a fixed free port, not started until asked, and
 /// without persistence, so a restart loses every queued message and session.
@@ -362,7 +331,10 @@ fn a_duplicate_publish_is_stored_once_and_receipted_both_times() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("mosquitto_sub");
-    std::thread::sleep(Duration::from_millis(500));
+    // The broker keeps nothing for absent subscribers, so both the receipt listener and the
+    // inbox must be subscribed before the first publish; neither reports that, and 500 ms
+    // proved too short under a loaded parallel test run.
+    std::thread::sleep(Duration::from_secs(2));
     let topic = format!("zwgk/v1/dev/{DEVICE}/submit");
     for _ in 0..2 {
         let ok = Command::new("mosquitto_pub")

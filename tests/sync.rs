@@ -4,7 +4,7 @@
 //! kiosk side as `kiosk::sync` engines; `mosquitto_pub`/`mosquitto_sub` play a third party.
 
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,52 +15,11 @@ use kiosk::bundle::format::{Envelope, Root};
 use kiosk::bundle::{write_bundle, BundleMeta};
 use kiosk::content::{Body, Faq, Item, ScopeCode, ScopeContent};
 
+use crate::util::{free_port, mosquitto, wait_until};
+
 // ---------------------------------------------------------------------------------------
 // The broker
 // ---------------------------------------------------------------------------------------
-
-/// The Mosquitto binary, installed with apt when missing (CI and fresh machines).
-fn mosquitto() -> PathBuf {
-    let find = || {
-        ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .filter(|_| which("mosquitto_sub") && which("mosquitto_pub"))
-    };
-    if let Some(p) = find() {
-        return p;
-    }
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "mosquitto", "mosquitto-clients"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    find().unwrap_or_else(|| {
-        panic!("Mosquitto is not installed and could not be installed: run `apt-get install -y mosquitto mosquitto-clients`")
-    })
-}
-
-fn which(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).exists()))
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Certificates made by the `openssl` CLI: a CA, the broker's server certificate for
 /// 127.0.0.1, and client certificates whose CN is the MQTT identity.

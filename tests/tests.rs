@@ -12,3 +12,4 @@ mod search; // the search engine and the search-quality set
 mod store; // the SQLite store's queries
 mod sync; // MQTT sync and health against a real Mosquitto
 mod ui; // the Slint UI on the testing backend and screenshots
+mod util; // shared helpers: a real Mosquitto, free ports, polling with a deadline
