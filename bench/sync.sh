@@ -12,4 +12,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiosk-target}"
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt-get install -y -qq mosquitto mosquitto-clients
 profile=(--release)
 [ "${SYNC_BENCH_PROFILE:-release}" = dev ] && profile=()
-cargo test "${profile[@]}" --no-default-features --test tests sync::bench_sync -- --ignored --nocapture 2>&1 | grep '^sync:'
+cargo test "${profile[@]}" --no-default-features --test tests sync_bench::bench_sync -- --ignored --nocapture 2>&1 | grep '^sync:'

@@ -23,12 +23,12 @@ use crate::util::{free_port, mosquitto, wait_until};
 
 /// Certificates made by the `openssl` CLI: a CA, the broker's server certificate for
 /// 127.0.0.1, and client certificates whose CN is the MQTT identity.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
 }
 
 impl Pki {
-    fn new(dir: &Path, clients: &[&str]) -> Pki {
+    pub(crate) fn new(dir: &Path, clients: &[&str]) -> Pki {
         let pki = Pki { dir: dir.to_path_buf() };
         pki.openssl(&[
             "genpkey",
@@ -63,7 +63,7 @@ impl Pki {
         pki
     }
 
-    fn leaf(&self, name: &str, ext: &str) {
+    pub(crate) fn leaf(&self, name: &str, ext: &str) {
         let ext_file = self.dir.join(format!("{name}.ext"));
         std::fs::write(&ext_file, ext).expect("writing an extension file");
         self.openssl(&[
@@ -104,7 +104,7 @@ impl Pki {
         ]);
     }
 
-    fn openssl(&self, args: &[&str]) {
+    pub(crate) fn openssl(&self, args: &[&str]) {
         let out = Command::new("openssl")
             .args(args)
             .current_dir(&self.dir)
@@ -113,13 +113,13 @@ impl Pki {
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
 }
 
 /// A Mosquitto process on a free loopback port, killed on drop.
-struct Broker {
+pub(crate) struct Broker {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
@@ -139,22 +139,22 @@ pattern read zwgk/v1/content/#
 
 impl Broker {
     /// A plain-TCP broker, anonymous, for the engine tests.
-    fn plain() -> Broker {
+    pub(crate) fn plain() -> Broker {
         Broker::start(None)
     }
 
     /// A TLS broker requiring client certificates (CN = username) with the ACL.
-    fn tls(clients: &[&str]) -> Broker {
+    pub(crate) fn tls(clients: &[&str]) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = Pki::new(dir.path(), clients);
         Broker::start_in(dir, Some(pki))
     }
 
-    fn start(tls: Option<Pki>) -> Broker {
+    pub(crate) fn start(tls: Option<Pki>) -> Broker {
         Broker::start_in(tempfile::tempdir().expect("temp dir"), tls)
     }
 
-    fn start_in(dir: tempfile::TempDir, tls: Option<Pki>) -> Broker {
+    pub(crate) fn start_in(dir: tempfile::TempDir, tls: Option<Pki>) -> Broker {
         let port = free_port();
         // Run as whoever runs the tests: started as root, Mosquitto would otherwise drop to
         // its own user, which cannot read the temp dir.
@@ -184,7 +184,7 @@ impl Broker {
     }
 
     /// (Re)starts the process on the same port with the same config.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         let log = std::fs::File::create(self.dir.path().join("mosquitto.log")).expect("log file");
         let child = Command::new(mosquitto())
@@ -207,19 +207,19 @@ impl Broker {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}://127.0.0.1:{}", if self.tls.is_some() { "mqtts" } else { "mqtt" }, self.port)
     }
 
     /// content-sync's broker arguments as `identity` (a client certificate CN).
-    fn args(&self, identity: &str) -> Vec<String> {
+    pub(crate) fn args(&self, identity: &str) -> Vec<String> {
         let mut v = vec!["--broker".to_string(), self.url()];
         if let Some(pki) = &self.tls {
             for (flag, file) in [
@@ -235,7 +235,7 @@ impl Broker {
     }
 
     /// mosquitto_pub/sub connection arguments as `identity`.
-    fn cli_args(&self, identity: &str) -> Vec<String> {
+    pub(crate) fn cli_args(&self, identity: &str) -> Vec<String> {
         let mut v = vec![
             "-h".into(),
             "127.0.0.1".into(),
@@ -260,7 +260,7 @@ impl Broker {
     }
 
     /// Publishes with mosquitto_pub as `identity`; whether the client exited cleanly.
-    fn pub_cli(&self, identity: &str, topic: &str, msg: &str) -> bool {
+    pub(crate) fn pub_cli(&self, identity: &str, topic: &str, msg: &str) -> bool {
         Command::new("mosquitto_pub")
             .args(self.cli_args(identity))
             .args(["-t", topic, "-m", msg])
@@ -270,7 +270,7 @@ impl Broker {
     }
 
     /// Starts `mosquitto_sub -v` as `identity` on `filter`, printing `topic payload` lines.
-    fn sub_cli(&self, identity: &str, filter: &str, extra: &[&str]) -> Child {
+    pub(crate) fn sub_cli(&self, identity: &str, filter: &str, extra: &[&str]) -> Child {
         Command::new("mosquitto_sub")
             .args(self.cli_args(identity))
             .args(["-v", "-t", filter])
@@ -289,7 +289,7 @@ impl Drop for Broker {
 }
 
 /// Runs `content-sync ARGS…` in-process.
-fn content_sync(args: &[String]) -> anyhow::Result<()> {
+pub(crate) fn content_sync(args: &[String]) -> anyhow::Result<()> {
     use clap::Parser as _;
     let mut argv = vec!["content-sync".to_string()];
     argv.extend(args.iter().cloned());
@@ -300,19 +300,19 @@ fn content_sync(args: &[String]) -> anyhow::Result<()> {
 // Content fixtures
 // ---------------------------------------------------------------------------------------
 
-const CITY: &str = "430100";
+pub(crate) const CITY: &str = "430100";
 
-fn root_key() -> SigningKey {
+pub(crate) fn root_key() -> SigningKey {
     SigningKey::from_bytes(&[42; 32])
 }
 
-fn forger_key() -> SigningKey {
+pub(crate) fn forger_key() -> SigningKey {
     SigningKey::from_bytes(&[66; 32])
 }
 
 /// A FAQ item of about 1.5 KB whose text depends on `rev`, so a new revision changes
 /// its blob.
-fn faq(n: usize, rev: u32) -> Item {
+pub(crate) fn faq(n: usize, rev: u32) -> Item {
     let answer = format!("第{n}号问答（第{rev}版）：")
         + &"办理时请携带居民身份证原件及复印件，到政务服务大厅综合窗口提交申请。".repeat(14);
     Item {
@@ -328,7 +328,7 @@ fn faq(n: usize, rev: u32) -> Item {
     }
 }
 
-fn content(scope: &str, items: Vec<Item>) -> ScopeContent {
+pub(crate) fn content(scope: &str, items: Vec<Item>) -> ScopeContent {
     ScopeContent {
         scope: ScopeCode::parse(scope).expect("valid scope"),
         items,
@@ -336,13 +336,13 @@ fn content(scope: &str, items: Vec<Item>) -> ScopeContent {
     }
 }
 
-fn meta(version: u64) -> BundleMeta {
+pub(crate) fn meta(version: u64) -> BundleMeta {
     let now = Utc::now();
     BundleMeta { version, created: now, expires: now + chrono::Duration::days(30) }
 }
 
 /// Writes a bundle signed by `key` into a fresh dir under `parent`.
-fn bundle(
+pub(crate) fn bundle(
     parent: &Path,
     name: &str,
     content: &ScopeContent,
@@ -356,7 +356,7 @@ fn bundle(
 }
 
 /// The pinned root a kiosk is installed with: the test root key alone.
-fn root_envelope() -> Envelope {
+pub(crate) fn root_envelope() -> Envelope {
     let root = Root::for_keys(
         1,
         Utc::now() + chrono::Duration::days(365),
@@ -462,7 +462,7 @@ use kiosk::config::Config;
 use kiosk::sync::{SyncHandle, SyncStatus};
 
 impl Broker {
-    fn broker_args(&self, identity: &str) -> BrokerArgs {
+    pub(crate) fn broker_args(&self, identity: &str) -> BrokerArgs {
         let pki = self.tls.as_ref();
         BrokerArgs {
             broker: self.url(),
@@ -474,13 +474,13 @@ impl Broker {
 }
 
 /// A `content-sync serve` worker on its own thread, stopped on drop.
-struct Serve {
-    served: Arc<Served>,
+pub(crate) struct Serve {
+    pub(crate) served: Arc<Served>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Serve {
-    fn start(broker: &Broker, store: &Path) -> Serve {
+    pub(crate) fn start(broker: &Broker, store: &Path) -> Serve {
         std::fs::create_dir_all(store.join("blobs")).expect("store dir");
         let served = Arc::new(Served::default());
         let args = ServeArgs { broker: broker.broker_args("city"), store: store.to_path_buf() };
@@ -500,7 +500,7 @@ impl Drop for Serve {
 }
 
 /// Publishes a bundle dir with `content-sync publish` as the city.
-fn publish(broker: &Broker, bundle: &Path, store: &Path) {
+pub(crate) fn publish(broker: &Broker, bundle: &Path, store: &Path) {
     let mut args = vec![
         "publish".into(),
         bundle.display().to_string(),
@@ -512,18 +512,18 @@ fn publish(broker: &Broker, bundle: &Path, store: &Path) {
 }
 
 /// A kiosk's sync worker with its own data dir, trusting the test root.
-struct Kiosk {
-    config: Config,
-    handle: SyncHandle,
+pub(crate) struct Kiosk {
+    pub(crate) config: Config,
+    pub(crate) handle: SyncHandle,
     _data: tempfile::TempDir,
 }
 
 impl Kiosk {
-    fn start(broker: &Broker, device: &str, scope: &str) -> Kiosk {
+    pub(crate) fn start(broker: &Broker, device: &str, scope: &str) -> Kiosk {
         Kiosk::start_with(broker, device, scope, Arc::default())
     }
 
-    fn start_with(
+    pub(crate) fn start_with(
         broker: &Broker,
         device: &str,
         scope: &str,
@@ -546,19 +546,19 @@ impl Kiosk {
             config.broker_cert = pki.path(&format!("{device}.pem"));
             config.broker_key = pki.path(&format!("{device}.key"));
         }
-        let handle = kiosk::sync::spawn_with(&config, telemetry);
+        let handle = kiosk::sync::spawn_with(&config, telemetry, None);
         Kiosk { config, handle, _data: data }
     }
 
-    fn status(&self) -> SyncStatus {
+    pub(crate) fn status(&self) -> SyncStatus {
         self.handle.status()
     }
 
-    fn version(&self, scope: &str) -> Option<u64> {
+    pub(crate) fn version(&self, scope: &str) -> Option<u64> {
         self.status().versions.get(&ScopeCode::parse(scope).expect("scope")).copied()
     }
 
-    fn wait_version(&self, scope: &str, version: u64) {
+    pub(crate) fn wait_version(&self, scope: &str, version: u64) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.version(scope) != Some(version) {
             assert!(
@@ -571,7 +571,7 @@ impl Kiosk {
     }
 
     /// Titles of the top hits for `query` in the activated content's search index.
-    fn search(&self, query: &str) -> Vec<String> {
+    pub(crate) fn search(&self, query: &str) -> Vec<String> {
         let current = kiosk::bundle::current_version(&self.config.data_dir)
             .expect("readable")
             .expect("a current version");
@@ -582,14 +582,14 @@ impl Kiosk {
     }
 }
 
-fn manifest_of(bundle: &Path) -> kiosk::bundle::format::Manifest {
+pub(crate) fn manifest_of(bundle: &Path) -> kiosk::bundle::format::Manifest {
     let env: Envelope =
         serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).expect("manifest"))
             .expect("envelope");
     serde_json::from_str(&env.payload).expect("manifest payload")
 }
 
-fn blob_sizes(bundle: &Path) -> u64 {
+pub(crate) fn blob_sizes(bundle: &Path) -> u64 {
     std::fs::read_dir(bundle.join("blobs"))
         .expect("blobs")
         .map(|e| e.expect("entry").metadata().expect("meta").len())
@@ -713,7 +713,7 @@ fn a_transfer_cut_by_a_broker_restart_resumes_where_it_stopped() {
 }
 
 /// Reads lines from a `mosquitto_sub -v` child until one satisfies `want` or the deadline.
-fn read_until(
+pub(crate) fn read_until(
     child: &mut Child,
     timeout: Duration,
     want: impl Fn(&str) -> bool + Send + 'static,
@@ -841,94 +841,4 @@ fn health_reports_carry_versions_and_touch_counts() {
     assert_eq!(report.content.first().map(|v| v.version), Some(1));
     assert_eq!(report.frame_checksum.as_deref(), Some("9f2c"));
     assert!(report.mem_total_kb > 0 && report.disk_total_bytes > 0 && report.connected);
-}
-
-/// The sync benchmark (run by bench/sync.sh, never in CI): prints bytes and times, asserts
-/// nothing about time. `SYNC_BENCH_ITEMS` (default 1000) and `SYNC_BENCH_KIOSKS` (default
-/// 10) size it.
-#[test]
-#[ignore = "benchmark: run bench/sync.sh"]
-fn bench_sync() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
-    let (n_items, n_kiosks) = (env("SYNC_BENCH_ITEMS", 1000), env("SYNC_BENCH_KIOSKS", 10));
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let serve = Serve::start(&broker, &store);
-    let b1 = bundle(
-        tmp.path(),
-        "v1",
-        &content(CITY, (0..n_items).map(|n| faq(n, 1)).collect()),
-        &[],
-        1,
-        &root_key(),
-    );
-    let full =
-        blob_sizes(&b1) + std::fs::metadata(b1.join("manifest.json")).expect("manifest").len();
-    publish(&broker, &b1, &store);
-    let kiosks: Vec<Kiosk> = (0..n_kiosks)
-        .map(|i| Kiosk::start(&broker, &format!("bench-{i}"), "430182-001-01"))
-        .collect();
-    let t = Instant::now();
-    for k in &kiosks {
-        k.wait_version(CITY, 1);
-    }
-    println!(
-        "sync: first sync of {n_items} items ({full} B bundle) to {n_kiosks} kiosks: {:.2} s",
-        t.elapsed().as_secs_f64()
-    );
-
-    // 1% change, all kiosks at once.
-    let changed = (n_items / 100).max(1);
-    let items = (0..n_items).map(|n| faq(n, if n % 100 == 7 { 2 } else { 1 })).collect();
-    let b2 = bundle(tmp.path(), "v2", &content(CITY, items), &[], 2, &root_key());
-    let before: Vec<SyncStatus> = kiosks.iter().map(Kiosk::status).collect();
-    let served_before = serve.served.bytes.load(Ordering::Relaxed);
-    let t = Instant::now();
-    publish(&broker, &b2, &store);
-    for k in &kiosks {
-        k.wait_version(CITY, 2);
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let moved: u64 = kiosks
-        .iter()
-        .zip(&before)
-        .map(|(k, b)| k.status().bytes_received - b.bytes_received)
-        .sum::<u64>()
-        / n_kiosks as u64;
-    let old = manifest_of(&b1);
-    let delta: u64 = manifest_of(&b2)
-        .entries
-        .iter()
-        .filter(|e| old.entries.iter().all(|o| o.sha256 != e.sha256))
-        .map(|e| e.size)
-        .sum();
-    let served = serve.served.bytes.load(Ordering::Relaxed) - served_before;
-    println!(
-        "sync: {changed} of {n_items} items changed: each kiosk received {moved} B = {:.2}% of the full bundle; changed blobs {delta} B",
-        100.0 * moved as f64 / full as f64
-    );
-    println!(
-        "sync: {n_kiosks} kiosks updated at once in {secs:.2} s (publish → all applied, incl. index rebuild); serve sent {served} B = {:.3} × ({n_kiosks} × changed blobs)",
-        served as f64 / (n_kiosks as u64 * delta) as f64
-    );
-    // No-op: "resync now" on an up-to-date kiosk (after the update, so a delta is retained).
-    let k0 = &kiosks[0];
-    let before = k0.status();
-    k0.handle.resync_now();
-    // The retained delta of the version it has comes back and is recognised as old news.
-    wait_until("the resync to come back", Duration::from_secs(20), || {
-        k0.status().last_sync > before.last_sync
-    });
-    let after = k0.status();
-    let chain = ScopeCode::parse("430182-001-01").expect("scope").chain();
-    // Payload counters leave out MQTT framing: add the (un)subscribe packets' topic bytes.
-    let framing: usize =
-        chain.iter().map(|s| 2 * (kiosk::sync::protocol::topic::delta(s).len() + 7)).sum();
-    println!(
-        "sync: no-op sync sent {} B ({} B payload + ~{framing} B subscribe framing), received {} B",
-        after.bytes_sent - before.bytes_sent + framing as u64,
-        after.bytes_sent - before.bytes_sent,
-        after.bytes_received - before.bytes_received
-    );
 }

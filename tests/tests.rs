@@ -11,5 +11,6 @@ mod requests; // resident requests: validation, sealing, outbox, deadlines
 mod search; // the search engine and the search-quality set
 mod store; // the SQLite store's queries
 mod sync; // MQTT sync and health against a real Mosquitto
+mod sync_bench; // sync benchmarks (ignored; bench/sync.sh runs them)
 mod ui; // the Slint UI on the testing backend and screenshots
 mod util; // shared helpers: a real Mosquitto, free ports, polling with a deadline

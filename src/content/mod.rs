@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod model;
 pub mod scope;
+pub mod standard;
 
 pub use model::*;
 pub use scope::{merge, BadScope, MergeError, Merged, ScopeCode, ScopedItem};

@@ -10,6 +10,7 @@ pub mod client;
 pub mod engine;
 pub mod health;
 pub mod protocol;
+mod report;
 pub mod status;
 pub mod submit;
 
@@ -28,7 +29,8 @@ pub use status::{Counts, SyncStatus, Telemetry};
 use crate::bundle::format::{paths, Root};
 use crate::config::Config;
 use crate::content::{DeviceSettings, ScopeCode};
-use protocol::{topic, Health, ScopeVersion, Usage};
+use protocol::topic;
+use report::Reporter;
 
 enum Control {
     Resync,
@@ -87,11 +89,17 @@ impl Drop for SyncHandle {
 /// Starts the sync worker when `config.broker` is set; otherwise returns a handle whose
 /// status says sync is off (the kiosk runs offline only).
 pub fn spawn(config: &Config) -> SyncHandle {
-    spawn_with(config, Arc::new(Telemetry::default()))
+    spawn_with(config, Arc::new(Telemetry::default()), None)
 }
 
-/// [`spawn`] with telemetry counters the UI already holds.
-pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
+/// [`spawn`] with telemetry counters the UI already holds, and the watchdog heartbeat the
+/// worker beats from a task on its own runtime (so a blocked runtime stops the beat; a
+/// worker waiting for the broker still beats). Without a broker the heartbeat is retired.
+pub fn spawn_with(
+    config: &Config,
+    telemetry: Arc<Telemetry>,
+    beat: Option<crate::watchdog::Heartbeat>,
+) -> SyncHandle {
     let status =
         Arc::new(Mutex::new(SyncStatus { health_interval_seconds: 60, ..SyncStatus::default() }));
     let (ui_tx, ui_rx) = std::sync::mpsc::channel();
@@ -102,7 +110,12 @@ pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
         ui_commands: Mutex::new(Some(ui_rx)),
         _pump: None,
     };
-    let Some(broker) = Broker::from_config(config) else { return handle };
+    let Some(broker) = Broker::from_config(config) else {
+        if let Some(b) = beat {
+            b.retire();
+        }
+        return handle;
+    };
     if let Ok(mut s) = status.lock() {
         s.enabled = true;
     }
@@ -117,6 +130,15 @@ pub fn spawn_with(config: &Config, telemetry: Arc<Telemetry>) -> SyncHandle {
             .build()
             .context("starting the sync runtime")
             .and_then(|rt| {
+                if let Some(beat) = beat {
+                    rt.spawn(async move {
+                        let mut every = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            every.tick().await;
+                            beat.beat();
+                        }
+                    });
+                }
                 rt.block_on(run(config, broker, status.clone(), telemetry, ctl_rx, ui_tx))
             });
         if let Err(e) = result {
@@ -321,92 +343,4 @@ fn activate(
     crate::bundle::install(config, &offers, Utc::now()).map_err(|e| e.to_string())?;
     let root = trusted_root(config).map_err(|e| format!("{e:#}"))?;
     Ok(installed(config, &root).settings)
-}
-
-/// Sends health and usage every `health_interval_seconds`.
-struct Reporter {
-    device: String,
-    data_dir: std::path::PathBuf,
-    status: Arc<Mutex<SyncStatus>>,
-    telemetry: Arc<Telemetry>,
-    started: Instant,
-    last: Option<Instant>,
-    last_at: chrono::DateTime<Utc>,
-    cpu: Option<(u64, u64)>,
-}
-
-impl Reporter {
-    fn new(config: &Config, status: Arc<Mutex<SyncStatus>>, telemetry: Arc<Telemetry>) -> Reporter {
-        Reporter {
-            device: config.device_id.clone(),
-            data_dir: config.data_dir.clone(),
-            status,
-            telemetry,
-            started: Instant::now(),
-            last: None,
-            last_at: Utc::now(),
-            cpu: health::cpu_times(),
-        }
-    }
-
-    fn maybe_report(&mut self, link: &mut dyn Link) {
-        let Ok(st) = self.status.lock().map(|s| s.clone()) else { return };
-        let interval = Duration::from_secs(u64::from(st.health_interval_seconds.max(1)));
-        if self.last.is_some_and(|l| l.elapsed() < interval) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let now = Utc::now();
-        let cpu = health::cpu_times();
-        let cpu_percent = match (self.cpu, cpu) {
-            (Some(a), Some(b)) => health::cpu_percent(a, b),
-            _ => 0.0,
-        };
-        self.cpu = cpu;
-        let (mem_total_kb, mem_available_kb) = health::memory_kb();
-        let (disk_total_bytes, disk_available_bytes) = health::disk_bytes(&self.data_dir);
-        let counts = self.telemetry.take();
-        let report = Health {
-            device: self.device.clone(),
-            app_version: env!("CARGO_PKG_VERSION").to_string(),
-            at: now,
-            uptime_seconds: self.started.elapsed().as_secs(),
-            cpu_percent,
-            mem_total_kb,
-            mem_available_kb,
-            disk_total_bytes,
-            disk_available_bytes,
-            temperature_c: health::temperature_c(),
-            content: st
-                .versions
-                .iter()
-                .map(|(scope, version)| ScopeVersion { scope: scope.clone(), version: *version })
-                .collect(),
-            last_sync: st.last_sync,
-            connected: st.connected,
-            touches: counts.touches,
-            frame_checksum: self.telemetry.frame_checksum(),
-            recent_errors: st.recent_errors.iter().cloned().collect(),
-        };
-        let usage = Usage {
-            device: self.device.clone(),
-            from: Some(self.last_at),
-            to: Some(now),
-            searches: counts.searches,
-            item_views: counts.views,
-            functions: counts.functions,
-        };
-        self.last_at = now;
-        for (leaf, bytes) in
-            [("health", serde_json::to_vec(&report)), ("usage", serde_json::to_vec(&usage))]
-        {
-            let Ok(bytes) = bytes else { continue };
-            let n = bytes.len() as u64;
-            if link.publish(&topic::dev(&self.device, leaf), bytes, false).is_ok() {
-                if let Ok(mut s) = self.status.lock() {
-                    s.bytes_sent += n;
-                }
-            }
-        }
-    }
 }

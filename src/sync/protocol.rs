@@ -55,7 +55,12 @@ pub mod topic {
         format!("{PREFIX}/blob/get")
     }
     /// One device's topic: `zwgk/v1/dev/{device}/{leaf}`; leaf is `blob`, `state`,
-    /// `health`, `usage`, `event`, `cmd`, `cmd/ack`, `submit` or `receipt`.
+    /// `health`, `usage`, `event`, `cmd`, `cmd/ack`, `screenshot`, `submit` or `receipt`.
+    ///
+    /// `screenshot` carries a PNG the kiosk took for a `screenshot` command, in chunk
+    /// messages ([`encode_chunk`]: the PNG's SHA-256, offset, total) of at most
+    /// [`MAX_CHUNK`](super::MAX_CHUNK) bytes, QoS 1, not retained; the command's ack names
+    /// the PNG's SHA-256 and size once every chunk is queued.
     pub fn dev(device: &str, leaf: &str) -> String {
         format!("{PREFIX}/dev/{device}/{leaf}")
     }
@@ -354,6 +359,71 @@ pub struct Health {
     /// the city compares it with the known checksum of an all-black frame).
     pub frame_checksum: Option<String>,
     pub recent_errors: Vec<String>,
+    /// The network the kiosk reaches the broker through.
+    #[serde(default)]
+    pub network: Option<NetworkStatus>,
+    /// The configured CUPS printer; None when the kiosk has no printer.
+    #[serde(default)]
+    pub printer: Option<PrinterStatus>,
+    /// Residents' submissions waiting in the outbox for the city's receipt.
+    #[serde(default)]
+    pub outbox: Option<OutboxStatus>,
+    /// Fingerprints of what the 五统一 audit compares with what the city published.
+    #[serde(default)]
+    pub standard: Option<Standard>,
+}
+
+/// The network part of a health report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    /// The interface of the default route, e.g. `eth0`, `wlan0`, `wwan0`.
+    pub interface: String,
+    /// `ethernet`, `wifi`, `cellular` or `other`.
+    pub kind: String,
+    /// The interface's IPv4 or IPv6 address, when it has one.
+    pub address: Option<String>,
+    /// Wi-Fi signal in dBm, where the interface reports it.
+    pub signal_dbm: Option<i32>,
+    /// Round trip of the last MQTT ping to the broker, in milliseconds.
+    pub broker_rtt_ms: Option<u32>,
+}
+
+/// The printer part of a health report, from CUPS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrinterStatus {
+    /// The CUPS queue name from the kiosk's config.
+    pub name: String,
+    /// `idle`, `printing`, `stopped` or `unknown` (queue missing, CUPS not answering).
+    pub state: String,
+    /// CUPS printer-state-reasons other than `none`, e.g. `media-empty`, `media-jam`,
+    /// `toner-low`, `offline-report`.
+    pub reasons: Vec<String>,
+    /// Jobs waiting in the queue.
+    pub queued_jobs: u32,
+}
+
+/// The outbox part of a health report: counts and ages only, nothing of what was written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutboxStatus {
+    /// Submissions stored and not yet answered by the city's receipt.
+    pub waiting: u64,
+    /// When the oldest waiting submission was made.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// SHA-256 fingerprints (lowercase hex) of what a kiosk actually runs, in the parts the
+/// 五统一 standard names; the fleet computes the same fingerprints from what the city
+/// published for the kiosk's scope chain and shows where they differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standard {
+    /// 统一标识: the merged branding.
+    pub branding: String,
+    /// 统一内容: the baseline items the kiosk serves (ids and content hashes).
+    pub baseline: String,
+    /// 统一功能: the enabled functions, in order.
+    pub functions: String,
+    /// 统一设置: the device settings in force (published settings plus local overrides).
+    pub settings: String,
 }
 
 /// One scope's content version on a kiosk.
@@ -361,6 +431,10 @@ pub struct Health {
 pub struct ScopeVersion {
     pub scope: ScopeCode,
     pub version: u64,
+    /// SHA-256 (lowercase hex) of the activated manifest envelope's bytes, so the city can
+    /// tell a kiosk that runs exactly what it published.
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 /// Usage counted over one health interval, on `dev/{device}/usage`. Counters only: no

@@ -373,7 +373,8 @@ impl Ui {
 /// `restart` or newly installed content ends the event loop; systemd starts it again.
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let watchdog = crate::watchdog::Watchdog::from_env();
-    let sync = Arc::new(crate::sync::spawn(config));
+    let sync =
+        Arc::new(crate::sync::spawn_with(config, Arc::default(), Some(watchdog.register("sync"))));
     let commands = sync.take_ui_commands();
     // The first start may install the demo content first; that is bounded by systemd's
     // TimeoutStartSec, so the UI heartbeat is registered only once the loop is about to run.

@@ -259,7 +259,10 @@ fn health(id: &str, chain: &[ScopeCode], version: u64, black: bool, touches: u64
         disk_total_bytes: 64 << 30,
         disk_available_bytes: rng.gen_range(20u64 << 30..40 << 30),
         temperature_c: Some(rng.gen_range(38.0..55.0)),
-        content: chain.iter().map(|s| ScopeVersion { scope: s.clone(), version }).collect(),
+        content: chain
+            .iter()
+            .map(|s| ScopeVersion { scope: s.clone(), version, hash: None })
+            .collect(),
         last_sync: Some(Utc::now()),
         connected: true,
         touches,
@@ -269,6 +272,7 @@ fn health(id: &str, chain: &[ScopeCode], version: u64, black: bool, touches: u64
             format!("{:064x}", rng.gen::<u128>())
         }),
         recent_errors: Vec::new(),
+        ..Health::default()
     }
 }
 

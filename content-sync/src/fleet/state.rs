@@ -357,7 +357,7 @@ mod tests {
             content: scope
                 .chain()
                 .into_iter()
-                .map(|scope| ScopeVersion { scope, version })
+                .map(|scope| ScopeVersion { scope, version, hash: None })
                 .collect(),
             frame_checksum: Some(frame.into()),
             ..Health::default()
