@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod model;
 pub mod scope;
+pub mod settings;
 pub mod standard;
 
 pub use model::*;
