@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod ime;
+pub mod print;
 pub mod requests;
 pub mod search;
 pub mod store;
