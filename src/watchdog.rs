@@ -2,12 +2,13 @@
 //!
 //! The kiosk runs as a `Type=notify` service with `WatchdogSec=`. systemd restarts it when
 //! the `WATCHDOG=1` pings stop, so the pings must stop when any part of the kiosk that a
-//! resident depends on hangs, not only when the whole process dies. Each such thread (the
-//! Slint UI thread, the worker thread) therefore registers a [`Heartbeat`] and bumps it from
-//! its own loop; a small pinger thread sends `WATCHDOG=1` only while *every* registered
-//! heartbeat is fresher than half the watchdog interval. A hung UI or a hung worker lets its
-//! heartbeat go stale, the pings stop, and systemd kills and restarts the kiosk after
-//! `WatchdogSec`.
+//! resident depends on hangs, not only when the whole process dies. Each such thread
+//! therefore registers a [`Heartbeat`] and bumps it from its own loop — in the kiosk (`ui::run`)
+//! `ui` (the Slint UI thread), `search` (the search worker thread) and `sync` (the sync
+//! worker's tokio runtime; retired when no broker is configured). A small pinger thread
+//! sends `WATCHDOG=1` only while *every* registered heartbeat is fresher than half the
+//! watchdog interval. A hung UI, search or sync runtime lets its heartbeat go stale, the
+//! pings stop, and systemd kills and restarts the kiosk after `WatchdogSec`.
 //!
 //! The protocol is a few datagrams to the socket named by `$NOTIFY_SOCKET`
 //! (`sd_notify(3)`), written here with `std` alone: no libsystemd, no unsafe code. Outside
@@ -68,11 +69,19 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// The line `ready()` prints to stderr; the boot test waits for it on the serial console.
 pub const FIRST_FRAME_LINE: &str = "kiosk: first frame rendered";
+
+/// Test hook, read once by [`Watchdog::from_env`]: a folder in which a file named
+/// `hang-<heartbeat name>-<pid>` makes the thread that beats that heartbeat block inside
+/// [`Heartbeat::beat`] until the file is removed. It hangs the real thread (for `sync`, the
+/// whole sync runtime, since the beat task runs on it), so the supervisor tests
+/// (`tests/device.rs`) and a technician can check that each registered thread's hang stops
+/// the pings. Unset in the unit and the image; when unset, `beat` only stores a time.
+pub const HANG_DIR_ENV: &str = "KIOSK_TEST_HANG_DIR";
 
 /// Where the notify datagrams go: a socket path, or a Linux abstract socket name
 /// (`$NOTIFY_SOCKET` starting with `@`).
@@ -131,6 +140,9 @@ struct Shared {
     pinger_started: AtomicBool,
     /// Whether the last pinger round found a stale heartbeat, so it reports a hang once.
     stalled: AtomicBool,
+    /// Test hook ([`HANG_DIR_ENV`]): a folder where a file `hang-<name>-<pid>` blocks the
+    /// thread that beats heartbeat `<name>` inside [`Heartbeat::beat`] while it exists.
+    hang_dir: OnceLock<PathBuf>,
 }
 
 impl Shared {
@@ -184,7 +196,19 @@ pub struct Heartbeat {
 impl Heartbeat {
     /// Records that this heartbeat's thread is alive and making progress.
     pub fn beat(&self) {
+        if let Some(dir) = self.shared.hang_dir.get() {
+            let trigger = dir.join(format!("hang-{}-{}", self.beat.name, std::process::id()));
+            while trigger.exists() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         self.beat.last_nanos.store(self.shared.now_nanos(), Ordering::Relaxed);
+    }
+
+    /// How often to call [`Heartbeat::beat`]: the watchdog's [`Watchdog::beat_interval`].
+    /// A thread waiting for work waits at most this long (`recv_timeout(beat.interval())`).
+    pub fn interval(&self) -> Duration {
+        Watchdog { shared: Arc::clone(&self.shared) }.beat_interval()
     }
 
     /// Stops counting this heartbeat: its thread ended on purpose.
@@ -206,7 +230,16 @@ impl Watchdog {
         let socket = std::env::var_os("NOTIFY_SOCKET");
         let usec = std::env::var("WATCHDOG_USEC").ok();
         let pid = std::env::var("WATCHDOG_PID").ok();
-        Self::from_values(socket.as_deref(), usec.as_deref(), pid.as_deref(), std::process::id())
+        let watchdog = Self::from_values(
+            socket.as_deref(),
+            usec.as_deref(),
+            pid.as_deref(),
+            std::process::id(),
+        );
+        if let Some(dir) = std::env::var_os(HANG_DIR_ENV).filter(|d| !d.is_empty()) {
+            let _ = watchdog.shared.hang_dir.set(PathBuf::from(dir));
+        }
+        watchdog
     }
 
     /// A watchdog that never sends anything (for tests and tools that embed the UI).
@@ -249,6 +282,7 @@ impl Watchdog {
                 ready_sent: AtomicBool::new(false),
                 pinger_started: AtomicBool::new(false),
                 stalled: AtomicBool::new(false),
+                hang_dir: OnceLock::new(),
             }),
         };
         // Pings start at once: with no heartbeat registered yet they go out unconditionally,
@@ -554,6 +588,30 @@ mod tests {
         );
         done.retire();
         assert_eq!(wd.shared.stale_at(later, Duration::from_secs(30)), vec!["main".to_string()]);
+    }
+
+    #[test]
+    fn the_hang_hook_blocks_the_beating_thread_until_its_file_goes() {
+        let systemd = FakeSystemd::new();
+        let wd = systemd.watchdog(Some("60000000"));
+        let hooks = tempfile::tempdir().expect("temp dir");
+        wd.shared.hang_dir.set(hooks.path().to_path_buf()).expect("set once");
+        let search = wd.register("search");
+        let trigger = hooks.path().join(format!("hang-search-{}", std::process::id()));
+        std::fs::write(&trigger, b"").expect("trigger");
+        let beats = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&beats);
+        let thread = std::thread::spawn(move || {
+            search.beat();
+            counted.fetch_add(1, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(beats.load(Ordering::SeqCst), 0, "beat() must block while the file exists");
+        std::fs::remove_file(&trigger).expect("remove trigger");
+        thread.join().expect("the thread resumes once the file is gone");
+        assert_eq!(beats.load(Ordering::SeqCst), 1);
+        // A heartbeat tells its thread how often to beat: WatchdogSec / 8.
+        assert_eq!(wd.register("ui").interval(), Duration::from_millis(7500));
     }
 
     #[test]

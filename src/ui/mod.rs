@@ -380,6 +380,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     // TimeoutStartSec, so the UI heartbeat is registered only once the loop is about to run.
     let ui = init(config, Content::installed(config), Delivery::EventLoop)?;
     let beat = watchdog.register("ui");
+    // The search thread beats from its loop, so a search that never returns stops the pings.
+    ui.app.search.watch(watchdog.register("search"));
     let _timers = sync_adapter::attach(&ui.app, sync, commands, &watchdog, beat);
     ui.window.show().context("showing the kiosk window")?;
     // Not `window.run()`: hiding the window must not be the only way out, the sync timer

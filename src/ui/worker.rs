@@ -1,12 +1,18 @@
 //! The search worker: a thread that owns the search backend, answers the newest query and
 //! posts the result back to the UI thread, so search-as-you-type never blocks a frame.
+//!
+//! Once given a watchdog heartbeat ([`SearchWorker::watch`]) the thread beats on every turn
+//! of its loop and waits for work with `recv_timeout(beat interval)`: an idle worker keeps
+//! beating, a worker stuck in one search does not, and the kiosk is restarted.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crate::content::{Kind, Validity};
+use crate::watchdog::Heartbeat;
 
 use super::Post;
 
@@ -66,9 +72,20 @@ struct Request {
     reply: Box<dyn FnOnce(Answer) + Send>,
 }
 
+/// What the worker thread receives.
+enum Message {
+    Ask(Request),
+    /// From now on, beat this heartbeat from the worker's loop.
+    Watch(Heartbeat),
+}
+
+/// How long the worker waits for a query before it looks at its heartbeat again while it
+/// has none (it then only waits for work).
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
 /// Handle to the worker thread. Dropping it ends the thread.
 pub struct SearchWorker {
-    tx: Option<Sender<Request>>,
+    tx: Option<Sender<Message>>,
     pending: Arc<(Mutex<usize>, Condvar)>,
     available: bool,
     /// The generation of the newest query asked; answers to older ones are dropped.
@@ -96,7 +113,7 @@ impl SearchWorker {
         let Some(finder) = finder else {
             return SearchWorker { tx: None, pending, available, latest: Arc::default() };
         };
-        let (tx, rx) = channel::<Request>();
+        let (tx, rx) = channel::<Message>();
         let p = pending.clone();
         let spawned = std::thread::Builder::new()
             .name("search".into())
@@ -129,8 +146,29 @@ impl SearchWorker {
             }
         }
         self.latest.store(generation, Ordering::SeqCst);
-        if tx.send(Request { generation, query, kinds, reply: Box::new(reply) }).is_err() {
+        let request = Request { generation, query, kinds, reply: Box::new(reply) };
+        if tx.send(Message::Ask(request)).is_err() {
             drop(Done(self.pending.clone()));
+        }
+    }
+
+    /// Makes the worker thread beat `beat` from its loop (register it right before, in
+    /// `ui::run`). Without a worker thread (no search index) there is nothing that can
+    /// hang, so the heartbeat is retired.
+    pub fn watch(&self, beat: Heartbeat) {
+        match &self.tx {
+            Some(tx) => {
+                if let Err(std::sync::mpsc::SendError(Message::Watch(beat))) =
+                    tx.send(Message::Watch(beat))
+                {
+                    // The thread is gone (it panicked); the stale heartbeat says so.
+                    tracing::error!(
+                        "the search thread ended; heartbeat {} left stale",
+                        beat.name()
+                    );
+                }
+            }
+            None => beat.retire(),
         }
     }
 
@@ -154,15 +192,34 @@ impl SearchWorker {
 
 fn worker_loop(
     mut finder: Box<dyn Finder>,
-    rx: Receiver<Request>,
+    rx: Receiver<Message>,
     post: Post,
     pending: Arc<(Mutex<usize>, Condvar)>,
 ) {
-    while let Ok(mut req) = rx.recv() {
+    let mut beat: Option<Heartbeat> = None;
+    loop {
+        if let Some(b) = &beat {
+            b.beat();
+        }
+        let wait = beat.as_ref().map_or(IDLE_WAIT, Heartbeat::interval);
+        let mut req = match rx.recv_timeout(wait) {
+            Ok(Message::Ask(req)) => req,
+            Ok(Message::Watch(b)) => {
+                beat = Some(b);
+                continue;
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         // Skip to the newest request: the resident has typed on since the older ones.
         while let Ok(newer) = rx.try_recv() {
-            drop(Done(pending.clone()));
-            req = newer;
+            match newer {
+                Message::Ask(newer) => {
+                    drop(Done(pending.clone()));
+                    req = newer;
+                }
+                Message::Watch(b) => beat = Some(b),
+            }
         }
         let done = Done(pending.clone());
         let suggestions = finder.suggest(&req.query, 6);
@@ -182,5 +239,9 @@ fn worker_loop(
         post(Box::new(move || reply(answer)));
         // Counted done once posted: a test's settle() waits for this, then runs the queue.
         drop(done);
+    }
+    // The UI dropped the worker on purpose (the kiosk is ending): not a hang.
+    if let Some(b) = beat {
+        b.retire();
     }
 }
