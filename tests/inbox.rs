@@ -226,6 +226,72 @@ impl Inbox {
         let thread = std::thread::spawn(move || content_sync::inbox::inbox_with(args, s));
         Inbox { stats, thread: Some(thread) }
     }
+
+    /// Waits until the broker has granted the inbox's subscription, so a submission
+    /// published from now on reaches it (the broker keeps nothing for absent subscribers).
+    fn wait_subscribed(&self) {
+        wait_until("the inbox's subscription", Duration::from_secs(30), || self.stats.subscribed());
+    }
+}
+
+/// A `mosquitto_sub -d` on `topic` for `count` messages: its debug lines tell when the
+/// broker granted the subscription; the messages themselves are collected.
+struct Listener {
+    child: Child,
+    subscribed: Arc<AtomicBool>,
+    messages: Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Listener {
+    fn start(port: u16, topic: &str, count: usize) -> Listener {
+        use std::io::BufRead as _;
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-d", "-t", topic])
+            .args(["-C", &count.to_string(), "-W", "60"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub");
+        let out = child.stdout.take().expect("stdout");
+        let subscribed = Arc::new(AtomicBool::new(false));
+        let messages = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, m) = (subscribed.clone(), messages.clone());
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if line.starts_with("Client ") || line.starts_with("Subscribed (") {
+                    // Debug output, e.g. "Client null received SUBACK".
+                    if line.contains("received SUBACK") {
+                        s.store(true, Ordering::Release);
+                    }
+                } else if !line.trim().is_empty() {
+                    m.lock().expect("lock").push(line);
+                }
+            }
+        });
+        Listener { child, subscribed, messages, reader: Some(reader) }
+    }
+
+    fn wait_subscribed(&self) {
+        wait_until("mosquitto_sub's subscription", Duration::from_secs(30), || {
+            self.subscribed.load(Ordering::Acquire)
+        });
+    }
+
+    /// Waits for mosquitto_sub to exit (after its `count` messages, or its timeout).
+    fn messages(mut self) -> Vec<String> {
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        std::mem::take(&mut *self.messages.lock().expect("lock"))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Inbox {
@@ -282,7 +348,7 @@ fn submissions_taken_offline_reach_the_inbox_once_and_the_outbox_empties() {
     // The city reads exactly what the resident typed, with the kiosk's dates.
     let city_db = InboxDb::open(&db).expect("inbox db");
     let first = uuids.iter().next().expect("one uuid");
-    let personal = city_db.personal(first).expect("read").expect("stored");
+    let personal = city_db.personal(first, &city).expect("read").expect("stored");
     let Personal::Request(r) = personal else { panic!("a request was stored as {personal:?}") };
     assert_eq!((r.name.as_str(), r.id_number.clone()), (PLANTED_NAME, planted_id()));
     let row = city_db.get(first).expect("get").expect("row");
@@ -303,6 +369,10 @@ fn submissions_taken_offline_reach_the_inbox_once_and_the_outbox_empties() {
     assert_eq!(city_db.report(2024).expect("report").received, 40);
 
     assert_no_planted_data(kiosk_dir.path());
+    // The city's database keeps the forms sealed: a copied inbox.db (with its WAL) and the
+    // exported register reveal nothing personal.
+    drop(city_db);
+    assert_no_planted_data(city_dir.path());
 }
 
 #[test]
@@ -325,16 +395,11 @@ fn a_duplicate_publish_is_stored_once_and_receipted_both_times() {
     let inbox = Inbox::start(&broker, &key, &db, "a");
     let port = broker.port.to_string();
     let cli = ["-h", "127.0.0.1", "-p", port.as_str(), "-q", "1"];
-    let receipts = Command::new("mosquitto_sub")
-        .args(cli)
-        .args(["-t", &format!("zwgk/v1/dev/{DEVICE}/receipt"), "-C", "2", "-W", "30"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub");
-    // The broker keeps nothing for absent subscribers, so both the receipt listener and the
-    // inbox must be subscribed before the first publish; neither reports that, and 500 ms
-    // proved too short under a loaded parallel test run.
-    std::thread::sleep(Duration::from_secs(2));
+    let receipts = Listener::start(broker.port, &format!("zwgk/v1/dev/{DEVICE}/receipt"), 2);
+    // The broker keeps nothing for absent subscribers: both the receipt listener and the
+    // inbox must hold their subscriptions before the first publish.
+    receipts.wait_subscribed();
+    inbox.wait_subscribed();
     let topic = format!("zwgk/v1/dev/{DEVICE}/submit");
     for _ in 0..2 {
         let ok = Command::new("mosquitto_pub")
@@ -345,9 +410,9 @@ fn a_duplicate_publish_is_stored_once_and_receipted_both_times() {
             .expect("mosquitto_pub");
         assert!(ok.success());
     }
-    let out = receipts.wait_with_output().expect("receipts");
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let lines: Vec<serde_json::Value> = receipts
+        .messages()
+        .iter()
         .map(|l| serde_json::from_str(l).expect("receipt JSON"))
         .collect();
     assert_eq!(lines.len(), 2, "both copies are receipted");

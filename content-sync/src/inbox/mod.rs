@@ -1,9 +1,13 @@
 //! The city inbox: receives residents' sealed submissions from kiosks, opens them with the
 //! city's secret key, stores each once (by uuid) and answers with the application receipt
-//! that clears the kiosk's outbox. It also exports what an office needs: a CSV register
-//! and the counts of the yearly 政府信息公开工作年度报告.
+//! that clears the kiosk's outbox. It also exports what an office needs: a CSV or XLSX
+//! register and the counts of the yearly 政府信息公开工作年度报告.
 //!
-//! Order for every message: parse → open the sealed box → `INSERT OR IGNORE` (SQLite,
+//! The database keeps each resident's personal fields in the sealed box they arrived in;
+//! they are opened again, with the same key, only to show one form (`--show`). A copied
+//! inbox.db or backup reveals receipt numbers, dates and statuses, nothing personal.
+//!
+//! Order for every message: parse → open the sealed box (to check it) → `INSERT OR IGNORE` (SQLite,
 //! `synchronous=FULL`) → publish the receipt → PUBACK to the broker (manual acks). A crash
 //! anywhere before the commit leaves the message unacknowledged at the broker or still in
 //! the kiosk's outbox; a crash after it only causes a resend, which is stored once and
@@ -21,7 +25,7 @@ use chrono::{Datelike as _, NaiveDate, Utc};
 use kiosk::requests::{open, CitySecret, Personal, Submission, SubmissionKind};
 use kiosk::sync::client::{backoff, Broker};
 use kiosk::sync::submit::{receipt_topic, submit_device, SubmitReceipt, INBOX_SHARE};
-use rumqttc::{AsyncClient, Event, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS, SubscribeReasonCode};
 use rusqlite::{params, Connection, OptionalExtension as _};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -52,6 +56,13 @@ pub struct InboxArgs {
     /// Write the register of submissions as CSV (UTF-8 with BOM, opens in Excel/WPS).
     #[arg(long = "export-csv")]
     pub export_csv: Option<PathBuf>,
+    /// Write the register to FILE: `.xlsx` (the register, and the 年度报告 counts of every
+    /// year on a second sheet) or `.csv`, by the extension unless --format says.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// The format of --export when the file name does not tell: csv | xlsx.
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
     /// Print the 年度报告 counts of requests received in YEAR.
     #[arg(long)]
     pub report: Option<i32>,
@@ -65,16 +76,50 @@ pub struct InboxArgs {
     /// granted | partial | refused | unavailable | not-processed | other
     #[arg(long)]
     pub outcome: Option<String>,
+    /// Print the opened form of the submission with this receipt number (JSON; needs --key).
+    #[arg(long)]
+    pub show: Option<String>,
     /// The day the reply was given (default: today).
     #[arg(long = "answered-on")]
     pub answered_on: Option<NaiveDate>,
 }
+
+/// The formats of `--export`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl ExportFormat {
+    /// `format` if given, else the one the file's extension names.
+    pub fn for_path(path: &Path, format: Option<ExportFormat>) -> anyhow::Result<ExportFormat> {
+        if let Some(f) = format {
+            return Ok(f);
+        }
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("csv") => Ok(ExportFormat::Csv),
+            Some("xlsx") => Ok(ExportFormat::Xlsx),
+            _ => bail!(
+                "cannot tell the format of {} from its name: end it in .csv or .xlsx, or give --format",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The register's columns, in both formats.
+pub const REGISTER_COLUMNS: [&str; 7] =
+    ["受理编号", "收到日期", "答复期限", "类型", "状态", "办结日期", "终端"];
 
 /// Counters of a running inbox, for tests and the log.
 #[derive(Debug, Default)]
 pub struct InboxStats {
     /// Set to stop the inbox (within about 200 ms).
     pub stop: AtomicBool,
+    /// True while the inbox is connected and the broker has granted its subscription
+    /// (SubAck): from then on, a submission published is delivered to it.
+    pub subscribed: AtomicBool,
     pub stored: AtomicU64,
     pub duplicates: AtomicU64,
     /// Messages that could not be opened or read; not stored, not receipted.
@@ -84,6 +129,11 @@ pub struct InboxStats {
 }
 
 impl InboxStats {
+    /// Whether the broker has granted the inbox's subscription on the current connection.
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
     fn refuse(&self, why: String) {
         tracing::error!("{why}");
         self.refused.fetch_add(1, Ordering::Relaxed);
@@ -148,7 +198,7 @@ const SCHEMA: &str = r#"
         received_on TEXT NOT NULL,     -- ISO date
         due         TEXT,              -- ISO date
         stored_at   INTEGER NOT NULL,  -- Unix seconds, here
-        personal    TEXT NOT NULL,     -- the opened form, JSON
+        sealed      BLOB NOT NULL,     -- the resident's sealed box as received
         status      TEXT NOT NULL DEFAULT 'received',
         answered_on TEXT               -- ISO date
     );
@@ -169,14 +219,26 @@ impl InboxDb {
         // FULL: a receipt is sent only for a submission that is on disk.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA).with_context(|| format!("preparing {}", path.display()))?;
+        let has_sealed: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('submissions') WHERE name = 'sealed'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n == 1),
+        )?;
+        if !has_sealed {
+            bail!(
+                "{} is an inbox database from before personal fields were kept sealed (it holds \
+                 them in plain text): export its register, then move it away and start a new one",
+                path.display()
+            );
+        }
         Ok(InboxDb { conn })
     }
 
-    /// Stores a submission and its opened form once; a uuid already here is a duplicate.
-    pub fn store(&self, s: &Submission, personal: &Personal) -> anyhow::Result<Stored> {
-        let personal = serde_json::to_string(personal)?;
+    /// Stores a submission once, its personal fields still sealed; a uuid already here is a
+    /// duplicate. The caller has checked that the box opens with the city's key.
+    pub fn store(&self, s: &Submission) -> anyhow::Result<Stored> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, personal)
+            "INSERT OR IGNORE INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 s.uuid,
@@ -187,7 +249,7 @@ impl InboxDb {
                 s.received_on.format("%Y-%m-%d").to_string(),
                 s.due.map(|d| d.format("%Y-%m-%d").to_string()),
                 Utc::now().timestamp(),
-                personal,
+                s.sealed,
             ],
         )?;
         Ok(if n == 1 { Stored::New } else { Stored::Duplicate })
@@ -209,15 +271,68 @@ impl InboxDb {
             as u64)
     }
 
-    /// The opened form of `uuid` (for the office handling it).
-    pub fn personal(&self, uuid: &str) -> anyhow::Result<Option<Personal>> {
-        let text: Option<String> = self
+    /// The opened form of `uuid` (for the office handling it), opened with the city's
+    /// secret key: the database holds only the sealed box.
+    pub fn personal(&self, uuid: &str, secret: &CitySecret) -> anyhow::Result<Option<Personal>> {
+        let Some(sub) = self.submission("WHERE uuid = ?1", params![uuid])? else {
+            return Ok(None);
+        };
+        Ok(Some(open(secret, &sub)?))
+    }
+
+    /// The opened form of the request with receipt number `receipt_no`.
+    pub fn personal_by_receipt(
+        &self,
+        receipt_no: &str,
+        secret: &CitySecret,
+    ) -> anyhow::Result<Option<(Registered, Personal)>> {
+        let Some(sub) = self.submission("WHERE receipt_no = ?1", params![receipt_no])? else {
+            return Ok(None);
+        };
+        let row = self.get(&sub.uuid)?.context("the row went away")?;
+        Ok(Some((row, open(secret, &sub)?)))
+    }
+
+    /// The stored submission (envelope and sealed box) matching `filter`.
+    fn submission(
+        &self,
+        filter: &str,
+        p: impl rusqlite::Params,
+    ) -> anyhow::Result<Option<Submission>> {
+        let row = self
             .conn
-            .query_row("SELECT personal FROM submissions WHERE uuid = ?1", params![uuid], |r| {
-                r.get(0)
-            })
+            .query_row(
+                &format!("SELECT uuid, device, kind, receipt_no, created, received_on, due, sealed FROM submissions {filter}"),
+                p,
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, Vec<u8>>(7)?,
+                    ))
+                },
+            )
             .optional()?;
-        text.map(|t| serde_json::from_str(&t).context("a stored form does not parse")).transpose()
+        let Some((uuid, device, kind, receipt_no, created, received, due, sealed)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Submission {
+            kind: SubmissionKind::parse(&kind)
+                .with_context(|| format!("submission {uuid}: unknown kind {kind}"))?,
+            device,
+            receipt_no,
+            created: chrono::DateTime::from_timestamp(created, 0).unwrap_or_default(),
+            received_on: day(&received)
+                .with_context(|| format!("submission {uuid}: bad date {received}"))?,
+            due: due.as_deref().and_then(day),
+            sealed,
+            uuid,
+        }))
     }
 
     fn select(&self, tail: &str, p: impl rusqlite::Params) -> anyhow::Result<Vec<Registered>> {
@@ -280,7 +395,7 @@ impl InboxDb {
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         std::io::Write::write_all(&mut file, "\u{feff}".as_bytes())?;
         let mut w = csv::Writer::from_writer(file);
-        w.write_record(["受理编号", "收到日期", "答复期限", "类型", "状态", "办结日期", "终端"])?;
+        w.write_record(REGISTER_COLUMNS)?;
         let date =
             |d: Option<NaiveDate>| d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
         for r in &rows {
@@ -296,6 +411,86 @@ impl InboxDb {
         }
         w.flush().with_context(|| format!("writing {}", path.display()))?;
         Ok(rows.len())
+    }
+
+    /// Writes the register as an Excel workbook: sheet 登记表 with [`REGISTER_COLUMNS`]
+    /// (dates as Excel dates, the header row frozen), and sheet 年度报告 with the
+    /// [`YearReport`] counts, one column per year that has submissions.
+    pub fn export_xlsx(&self, path: &Path) -> anyhow::Result<usize> {
+        use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, Workbook};
+        let rows = self.register()?;
+        let mut book = Workbook::new();
+        let head =
+            Format::new().set_bold().set_align(FormatAlign::Center).set_background_color(0xDDEBF7);
+        let date = Format::new().set_num_format("yyyy-mm-dd").set_align(FormatAlign::Center);
+        let excel_date = |d: NaiveDate| {
+            // Month and day always fit a u8; a year Excel cannot hold is an error.
+            ExcelDateTime::from_ymd(
+                u16::try_from(d.year()).unwrap_or(0),
+                d.month() as u8,
+                d.day() as u8,
+            )
+            .with_context(|| format!("the date {d} cannot be written as an Excel date"))
+        };
+
+        let sheet = book.add_worksheet();
+        sheet.set_name("登记表")?;
+        // Widths in characters; a CJK character counts about two.
+        for (col, (name, width)) in
+            REGISTER_COLUMNS.iter().zip([24.0, 12.0, 12.0, 18.0, 10.0, 12.0, 14.0]).enumerate()
+        {
+            sheet.write_string_with_format(0, col as u16, *name, &head)?;
+            sheet.set_column_width(col as u16, width)?;
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        for (i, r) in rows.iter().enumerate() {
+            let row = u32::try_from(i + 1).context("too many submissions for one sheet")?;
+            sheet.write_string(row, 0, &r.receipt_no)?;
+            sheet.write_date_with_format(row, 1, &excel_date(r.received_on)?, &date)?;
+            if let Some(d) = r.due {
+                sheet.write_date_with_format(row, 2, &excel_date(d)?, &date)?;
+            }
+            sheet.write_string(row, 3, r.kind.label())?;
+            sheet.write_string(row, 4, status_label(&r.status))?;
+            if let Some(d) = r.answered_on {
+                sheet.write_date_with_format(row, 5, &excel_date(d)?, &date)?;
+            }
+            sheet.write_string(row, 6, &r.device)?;
+        }
+        if !rows.is_empty() {
+            sheet.autofilter(0, 0, rows.len() as u32, REGISTER_COLUMNS.len() as u16 - 1)?;
+        }
+
+        let years: std::collections::BTreeSet<i32> =
+            rows.iter().map(|r| r.received_on.year()).collect();
+        let reports =
+            years.iter().map(|y| self.report(*y)).collect::<anyhow::Result<Vec<YearReport>>>()?;
+        let sheet = book.add_worksheet();
+        sheet.set_name("年度报告")?;
+        sheet.write_string_with_format(0, 0, "项目", &head)?;
+        sheet.set_column_width(0, 36)?;
+        for (i, rep) in reports.iter().enumerate() {
+            let col = i as u16 + 1;
+            sheet.write_string_with_format(0, col, format!("{}年", rep.year), &head)?;
+            sheet.set_column_width(col, 10)?;
+            for (j, (label, n)) in rep.rows().into_iter().enumerate() {
+                sheet.write_string(j as u32 + 1, 0, label)?;
+                sheet.write_number(j as u32 + 1, col, n as f64)?;
+            }
+        }
+        sheet.set_freeze_panes(1, 1)?;
+
+        book.save(path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(rows.len())
+    }
+
+    /// Writes the register in `format` (see [`export_csv`](Self::export_csv) and
+    /// [`export_xlsx`](Self::export_xlsx)).
+    pub fn export(&self, path: &Path, format: ExportFormat) -> anyhow::Result<usize> {
+        match format {
+            ExportFormat::Csv => self.export_csv(path),
+            ExportFormat::Xlsx => self.export_xlsx(path),
+        }
     }
 
     /// The counts of the yearly report for requests received in `year`.
@@ -343,22 +538,35 @@ pub struct YearReport {
     pub suggestions: u64,
 }
 
+impl YearReport {
+    /// The report's lines (项目, 数量), as printed and as written to the workbook.
+    pub fn rows(&self) -> Vec<(String, u64)> {
+        let mut rows = vec![("本年新收政府信息公开申请数量".to_string(), self.received)];
+        for ((_, label), n) in OUTCOMES.iter().zip(self.by_outcome) {
+            rows.push((format!("办理结果：{label}"), n));
+        }
+        rows.push(("尚未办结".into(), self.open));
+        rows.push(("按期答复".into(), self.on_time));
+        rows.push(("逾期答复".into(), self.late));
+        rows.push(("已答复（无答复期限记录）".into(), self.no_due));
+        rows.push(("意见建议（另计）".into(), self.suggestions));
+        rows
+    }
+}
+
 impl std::fmt::Display for YearReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}年度 政府信息公开申请情况（政务公开专区终端受理）", self.year)?;
         writeln!(f, "| 项目 | 数量 |")?;
         writeln!(f, "|---|---:|")?;
-        writeln!(f, "| 本年新收政府信息公开申请数量 | {} |", self.received)?;
-        for ((_, label), n) in OUTCOMES.iter().zip(self.by_outcome) {
-            writeln!(f, "| 办理结果：{label} | {n} |")?;
+        for (label, n) in self.rows() {
+            // The line for answers without a due date only when there are any.
+            if n == 0 && label.starts_with("已答复（无答复期限记录）") {
+                continue;
+            }
+            writeln!(f, "| {label} | {n} |")?;
         }
-        writeln!(f, "| 尚未办结 | {} |", self.open)?;
-        writeln!(f, "| 按期答复 | {} |", self.on_time)?;
-        writeln!(f, "| 逾期答复 | {} |", self.late)?;
-        if self.no_due > 0 {
-            writeln!(f, "| 已答复（无答复期限记录） | {} |", self.no_due)?;
-        }
-        writeln!(f, "| 意见建议（另计） | {} |", self.suggestions)
+        Ok(())
     }
 }
 
@@ -385,6 +593,29 @@ pub fn inbox_with(args: InboxArgs, stats: Arc<InboxStats>) -> anyhow::Result<()>
         println!("{n} submission(s) written to {}", path.display());
         did = true;
     }
+    if let Some(no) = &args.show {
+        let key = args.key.as_ref().context("--show needs --key CITY_PRIVATE_KEY")?;
+        let secret = read_secret(key)?;
+        let (row, personal) = InboxDb::open(&args.db)?
+            .personal_by_receipt(no, &secret)?
+            .with_context(|| format!("no submission has the receipt number {no}"))?;
+        let shown = serde_json::json!({
+            "receipt_no": row.receipt_no,
+            "received_on": row.received_on,
+            "due": row.due,
+            "status": status_label(&row.status),
+            "device": row.device,
+            "form": personal,
+        });
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        did = true;
+    }
+    if let Some(path) = &args.export {
+        let format = ExportFormat::for_path(path, args.format)?;
+        let n = InboxDb::open(&args.db)?.export(path, format)?;
+        println!("{n} submission(s) written to {}", path.display());
+        did = true;
+    }
     if let Some(year) = args.report {
         print!("{}", InboxDb::open(&args.db)?.report(year)?);
         did = true;
@@ -393,7 +624,7 @@ pub fn inbox_with(args: InboxArgs, stats: Arc<InboxStats>) -> anyhow::Result<()>
         if did {
             return Ok(());
         }
-        bail!("nothing to do: give --broker and --key to receive submissions, or --export-csv, --report, --close, --keygen");
+        bail!("nothing to do: give --broker and --key to receive submissions, or --export, --export-csv, --report, --close, --keygen");
     };
     let key_path =
         args.key.as_ref().context("receiving submissions needs --key CITY_PRIVATE_KEY")?;
@@ -476,6 +707,17 @@ async fn serve(
                         client.subscribe(INBOX_SHARE, QoS::AtLeastOnce).await?;
                         tracing::info!("inbox: connected to {}", broker.url);
                     }
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        if ack.return_codes.iter().all(|c| matches!(c, SubscribeReasonCode::Success(_))) {
+                            if !stats.subscribed.swap(true, Ordering::AcqRel) {
+                                // A line operators and scripts can wait for (stderr; stdout
+                                // carries the exports).
+                                eprintln!("inbox: subscribed to {INBOX_SHARE} on {}", broker.url);
+                            }
+                        } else {
+                            bail!("the broker {} refused the subscription to {INBOX_SHARE}: check its ACL for this client", broker.url);
+                        }
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         if let Some(receipt) = handle(secret, db, stats, &p.topic, &p.payload)? {
                             let bytes = serde_json::to_vec(&receipt.1)?;
@@ -485,6 +727,7 @@ async fn serve(
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        stats.subscribed.store(false, Ordering::Release);
                         if connected {
                             tracing::warn!("inbox: broker {}: {e}", broker.url);
                         }
@@ -493,6 +736,7 @@ async fn serve(
                 },
                 _ = tick.tick() => {
                     if stats.stop.load(Ordering::Relaxed) {
+                        stats.subscribed.store(false, Ordering::Release);
                         let _ = client.try_disconnect();
                         let _ = tokio::time::timeout(Duration::from_millis(500), async {
                             while events.poll().await.is_ok() {}
@@ -554,17 +798,16 @@ fn handle(
         );
         return Ok(Some((device.to_string(), receipt(true))));
     }
-    let personal = match open(secret, &sub) {
-        Ok(p) => p,
-        Err(e) => {
-            stats.refuse(format!(
-                "inbox: {e}. Not stored and not receipted: the kiosk keeps it and sends it again. \
-                 Check that --key is the secret key whose public key the kiosks are configured with."
-            ));
-            return Ok(None);
-        }
-    };
-    let stored = db.store(&sub, &personal)?;
+    // Opened only to check that it opens and belongs to this envelope: the database keeps
+    // the sealed box as received, so a copy of it reveals nothing without the city's key.
+    if let Err(e) = open(secret, &sub) {
+        stats.refuse(format!(
+            "inbox: {e}. Not stored and not receipted: the kiosk keeps it and sends it again. \
+             Check that --key is the secret key whose public key the kiosks are configured with."
+        ));
+        return Ok(None);
+    }
+    let stored = db.store(&sub)?;
     let duplicate = stored == Stored::Duplicate;
     if duplicate {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -586,8 +829,8 @@ mod tests {
     fn row(db: &InboxDb, uuid: &str, no: &str, received: &str, due: Option<&str>) {
         db.conn
             .execute(
-                "INSERT INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, personal)
-                 VALUES (?1, 'k1', 'request', ?2, 0, ?3, ?4, 0, '{}')",
+                "INSERT INTO submissions (uuid, device, kind, receipt_no, created, received_on, due, stored_at, sealed)
+                 VALUES (?1, 'k1', 'request', ?2, 0, ?3, ?4, 0, X'00')",
                 params![uuid, no, received, due],
             )
             .expect("insert");
@@ -648,7 +891,11 @@ mod tests {
             .expect("db ok")
             .expect("stored");
         assert_eq!((device.as_str(), receipt.duplicate), ("k2", false));
-        assert_eq!(db.personal("u1").expect("read"), Some(personal));
+        assert_eq!(db.personal("u1", &secret).expect("read"), Some(personal.clone()));
+        let (row, opened) = db.personal_by_receipt("YJJY-1", &secret).expect("read").expect("row");
+        assert_eq!((row.uuid.as_str(), opened), ("u1", personal));
+        let other = CitySecret::generate();
+        assert!(db.personal("u1", &other).is_err(), "the stored form opens only with the key");
     }
 
     #[test]
@@ -664,5 +911,72 @@ mod tests {
             text.contains("YSQ-1,2026-03-02,2026-03-30,政府信息公开申请,尚未办结,,k1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_xlsx_register_holds_the_csv_rows_with_real_dates_and_the_year_report() {
+        use calamine::{Data, Reader as _, Xlsx};
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = InboxDb::open(&dir.path().join("i.db")).expect("open");
+        row(&db, "a", "YSQ-1", "2025-12-30", Some("2026-01-28"));
+        row(&db, "b", "YSQ-2", "2026-03-02", Some("2026-03-30"));
+        row(&db, "c", "YSQ-3", "2026-03-03", None);
+        db.close("YSQ-2", "partial", day("2026-03-20").expect("date")).expect("close");
+        let csv_path = dir.path().join("r.csv");
+        let xlsx_path = dir.path().join("r.xlsx");
+        assert_eq!(db.export(&csv_path, ExportFormat::Csv).expect("csv"), 3);
+        let format = ExportFormat::for_path(&xlsx_path, None).expect("by extension");
+        assert_eq!(db.export(&xlsx_path, format).expect("xlsx"), 3);
+        assert!(ExportFormat::for_path(Path::new("r.txt"), None).is_err());
+
+        let mut csv =
+            csv::ReaderBuilder::new().has_headers(false).from_path(&csv_path).expect("csv");
+        let csv_rows: Vec<Vec<String>> = csv
+            .records()
+            .map(|r| {
+                r.expect("record")
+                    .iter()
+                    .map(|f| f.trim_start_matches('\u{feff}').to_string())
+                    .collect()
+            })
+            .collect();
+
+        let mut book: Xlsx<_> = calamine::open_workbook(&xlsx_path).expect("workbook");
+        assert_eq!(book.sheet_names(), ["登记表", "年度报告"]);
+        let sheet = book.worksheet_range("登记表").expect("register sheet");
+        let epoch = NaiveDate::from_ymd_opt(1899, 12, 30).expect("Excel's day 0");
+        let mut dates = 0;
+        let xlsx_rows: Vec<Vec<String>> = sheet
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::DateTime(d) => {
+                            dates += 1;
+                            (epoch + chrono::Days::new(d.as_f64() as u64))
+                                .format("%Y-%m-%d")
+                                .to_string()
+                        }
+                        Data::Empty => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(xlsx_rows, csv_rows, "the workbook's rows are the CSV's");
+        assert_eq!(dates, 6, "every date is an Excel date, not text");
+        assert_eq!(xlsx_rows[2][4], "部分公开");
+
+        let report = book.worksheet_range("年度报告").expect("report sheet");
+        let cell =
+            |r: usize, c: usize| report.get((r, c)).map(|d| d.to_string()).unwrap_or_default();
+        assert_eq!((cell(0, 1), cell(0, 2)), ("2025年".to_string(), "2026年".to_string()));
+        let line = (0..report.height())
+            .find(|r| cell(*r, 0) == "本年新收政府信息公开申请数量")
+            .expect("the received line");
+        assert_eq!((cell(line, 1), cell(line, 2)), ("1".to_string(), "2".to_string()));
+        let partial =
+            (0..report.height()).find(|r| cell(*r, 0) == "办理结果：部分公开").expect("line");
+        assert_eq!(cell(partial, 2), "1");
     }
 }
