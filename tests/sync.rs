@@ -769,32 +769,71 @@ fn a_forged_manifest_is_refused_reported_and_the_old_content_kept() {
     );
 }
 
+/// A stand-in for the kiosk UI on its own thread: answers every command the worker hands
+/// it (a screenshot with `png`, anything else as done) and passes the commands on.
+pub(crate) fn ui_stand_in(
+    kiosk: &Kiosk,
+    png: Vec<u8>,
+) -> std::sync::mpsc::Receiver<kiosk::sync::UiCommand> {
+    use kiosk::sync::{protocol::Action, UiOutcome, UiReply};
+    let commands = kiosk.handle.take_ui_commands().expect("the UI command receiver");
+    let replies = kiosk.handle.replies();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Ends when the worker stops and drops its sender.
+        for cmd in commands.iter() {
+            let outcome = match &cmd.action {
+                Action::Screenshot => UiOutcome::Screenshot(png.clone()),
+                other => UiOutcome::Done(format!("{other:?} carried out")),
+            };
+            replies.send(UiReply { id: cmd.id.clone(), outcome });
+            let _ = seen_tx.send(cmd);
+        }
+    });
+    seen_rx
+}
+
+/// `content-sync command TARGET ACTION… --sign-key KEY` as the city.
+fn send_command(
+    broker: &Broker,
+    target: &str,
+    key: &Path,
+    action: &[&str],
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    let mut args = vec!["command".to_string(), target.into()];
+    args.extend(action.iter().map(|a| a.to_string()));
+    args.extend(["--sign-key".into(), key.display().to_string(), "--timeout".into(), "20".into()]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend(broker.args("city"));
+    content_sync(&args)
+}
+
+fn key_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let key = dir.join("root.key");
+    std::fs::write(&key, hex::encode(root_key().to_bytes())).expect("key file");
+    let forged = dir.join("forged.key");
+    std::fs::write(&forged, hex::encode(forger_key().to_bytes())).expect("key file");
+    (key, forged)
+}
+
 #[test]
 fn commands_are_carried_out_only_when_signed_by_the_root() {
     let broker = Broker::tls(&["city", "kiosk-cmd"]);
     let kiosk = Kiosk::start(&broker, "kiosk-cmd", "430182-001");
-    let ui = kiosk.handle.take_ui_commands().expect("the UI command receiver");
+    let ui = ui_stand_in(&kiosk, Vec::new());
     wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let key = tmp.path().join("root.key");
-    std::fs::write(&key, hex::encode(root_key().to_bytes())).expect("key file");
-    let forged = tmp.path().join("forged.key");
-    std::fs::write(&forged, hex::encode(forger_key().to_bytes())).expect("key file");
-    let command = |target: &str, key: &Path, action: &[&str]| {
-        let mut args = vec!["command".to_string(), target.into()];
-        args.extend(action.iter().map(|a| a.to_string()));
-        args.extend([
-            "--sign-key".into(),
-            key.display().to_string(),
-            "--timeout".into(),
-            "10".into(),
-        ]);
-        args.extend(broker.args("city"));
-        content_sync(&args)
-    };
+    let (key, forged) = key_files(tmp.path());
 
-    command("kiosk-cmd", &key, &["announce", "今日下午三点起暂停办理不动产登记"])
-        .expect("a signed command is acked ok");
+    send_command(
+        &broker,
+        "kiosk-cmd",
+        &key,
+        &["announce", "今日下午三点起暂停办理不动产登记"],
+        &[],
+    )
+    .expect("a signed command is acked ok once the UI has carried it out");
     let got = ui.recv_timeout(Duration::from_secs(5)).expect("the UI receives the announcement");
     assert_eq!(
         got.action,
@@ -804,12 +843,177 @@ fn commands_are_carried_out_only_when_signed_by_the_root() {
         }
     );
 
-    let err = command("kiosk-cmd", &forged, &["restart"]).expect_err("a forged command must fail");
+    let err = send_command(&broker, "kiosk-cmd", &forged, &["restart"], &[])
+        .expect_err("a forged command must fail");
     assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
     assert!(ui.try_recv().is_err(), "a forged command reached the UI");
 
     // A scope command reaches every kiosk under the scope.
-    command("430182", &key, &["resync"]).expect("a scope-wide resync is acked");
+    send_command(&broker, "430182", &key, &["resync"], &[]).expect("a scope-wide resync is acked");
+}
+
+#[test]
+fn a_command_the_ui_does_not_answer_is_acked_as_failed() {
+    let broker = Broker::tls(&["city", "kiosk-mute"]);
+    let kiosk = Kiosk::start(&broker, "kiosk-mute", "430182");
+    // The UI takes the commands and never answers.
+    let _ui = kiosk.handle.take_ui_commands().expect("the UI command receiver");
+    wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (key, _) = key_files(tmp.path());
+    let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-mute/cmd/ack", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let err = send_command(&broker, "kiosk-mute", &key, &["announce", "停电通知"], &[])
+        .expect_err("no answer from the UI is no success");
+    assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
+    let ack = read_until(&mut acks, Duration::from_secs(20), |l| l.contains("\"ok\":false"))
+        .expect("a failed ack");
+    assert!(ack.contains("did not answer within"), "{ack}");
+}
+
+/// The kiosk's home screen as the headless renderer draws it (1920×1080).
+#[cfg(feature = "ui")]
+fn rendered_screen(dir: &Path) -> Vec<u8> {
+    let out = dir.join("screen.png");
+    kiosk::ui::screenshot::render(
+        &Config::for_development(),
+        crate::ui::fixture_content(dir),
+        "home",
+        false,
+        false,
+        &out,
+    )
+    .expect("rendering the home screen");
+    std::fs::read(&out).expect("the rendered PNG")
+}
+
+#[cfg(feature = "ui")]
+fn png_size(png: &[u8]) -> (u32, u32) {
+    let mut reader =
+        png::Decoder::new(std::io::Cursor::new(png)).read_info().expect("a PNG header");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let frame = reader.next_frame(&mut pixels).expect("the PNG's pixels decode");
+    (frame.width, frame.height)
+}
+
+#[cfg(feature = "ui")]
+#[test]
+fn a_screenshot_command_brings_the_kiosk_screen_to_the_city() {
+    let broker = Broker::tls(&["city", "kiosk-shot"]);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let screen = rendered_screen(tmp.path());
+    assert!(screen.len() > kiosk::sync::protocol::MAX_CHUNK, "the test wants several chunks");
+    let kiosk = Kiosk::start(&broker, "kiosk-shot", "430182-001");
+    let _ui = ui_stand_in(&kiosk, screen.clone());
+    wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
+    let (key, _) = key_files(tmp.path());
+    let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-shot/cmd/ack", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let out = tmp.path().join("from-kiosk.png");
+    let out_arg = out.display().to_string();
+    send_command(&broker, "kiosk-shot", &key, &["screenshot"], &["--out", &out_arg])
+        .expect("the screenshot command succeeds");
+    let got = std::fs::read(&out).expect("the city wrote the PNG");
+    assert_eq!(png_size(&got), (1920, 1080), "the kiosk window's size");
+    let sha = kiosk::bundle::format::sha256_hex(&got);
+    let ack = read_until(&mut acks, Duration::from_secs(10), |l| l.contains("screenshot"))
+        .expect("the screenshot's ack");
+    assert!(ack.contains(&format!("screenshot {sha} {} B", got.len())), "{ack}");
+    assert!(ack.contains("\"ok\":true"), "{ack}");
+    assert_eq!(got, screen, "the bytes the UI handed over, unchanged");
+}
+
+/// The UI half: the real window on Slint's headless platform answers a `Screenshot`
+/// command with a PNG of its own size, and refuses while a resident fills in a form.
+#[cfg(feature = "ui")]
+#[test]
+fn the_kiosk_window_answers_a_screenshot_command_with_a_png_of_itself() {
+    use kiosk::sync::{protocol::Action, UiCommand, UiOutcome};
+    use slint::ComponentHandle as _;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    kiosk::ui::headless::init().expect("headless platform");
+    let ui = kiosk::ui::init(
+        &Config::for_development(),
+        crate::ui::fixture_content(tmp.path()),
+        kiosk::ui::Delivery::Queue,
+    )
+    .expect("window");
+    kiosk::ui::headless::set_size(ui.window.window(), 1280, 800).expect("size");
+    ui.settle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (reply_tx, replies) = std::sync::mpsc::channel();
+    ui.receive_commands(rx);
+    ui.answer_commands_to(reply_tx);
+    tx.send(UiCommand { id: "shot-1".into(), action: Action::Screenshot }).expect("send");
+    ui.sync_tick();
+    let reply = replies.try_recv().expect("the UI answered within its tick");
+    assert_eq!(reply.id, "shot-1");
+    let UiOutcome::Screenshot(png) = reply.outcome else {
+        panic!("not a screenshot: {:?}", reply.outcome);
+    };
+    assert_eq!(png_size(&png), (1280, 800));
+}
+
+#[test]
+fn set_setting_changes_the_health_rate_at_once_and_survives_restart_and_update() {
+    let broker = Broker::tls(&["city", "kiosk-set"]);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let _serve = Serve::start(&broker, &store);
+    let (key, _) = key_files(tmp.path());
+    let mut kiosk = Kiosk::start(&broker, "kiosk-set", "430182");
+    let ui = ui_stand_in(&kiosk, Vec::new());
+    wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
+    assert_eq!(kiosk.status().health_interval_seconds, 60, "the default");
+    let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/cmd/ack", &[]);
+    let health = broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/health", &[]);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Refused with a reason: an unknown key, a value out of range.
+    let err = send_command(&broker, "kiosk-set", &key, &["set-setting", "volume", "3"], &[])
+        .expect_err("an unknown setting");
+    assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
+    let ack = read_until(&mut acks, Duration::from_secs(10), |l| l.contains("\"ok\":false"))
+        .expect("a refusal");
+    assert!(ack.contains("unknown setting") && ack.contains("volume"), "{ack}");
+    send_command(&broker, "kiosk-set", &key, &["set-setting", "brightness", "150"], &[])
+        .expect_err("brightness above 100 %");
+
+    send_command(&broker, "kiosk-set", &key, &["set-setting", "health_interval_seconds", "1"], &[])
+        .expect("a valid setting is applied");
+    assert_eq!(kiosk.status().health_interval_seconds, 1);
+    let saved = std::fs::read_to_string(kiosk.config.data_dir.join("settings.local.json"))
+        .expect("the override is saved");
+    assert!(saved.contains("\"health_interval_seconds\": 1"), "{saved}");
+    // At the old rate (60 s) the third report would take two minutes.
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let mut health = health;
+    read_until(&mut health, Duration::from_secs(30), move |_| {
+        counter.fetch_add(1, Ordering::Relaxed) + 1 >= 3
+    })
+    .expect("health reports at the new rate");
+
+    // A content update with its own settings keeps the device's override.
+    let mut c = content(CITY, vec![faq(1, 1)]);
+    c.device =
+        Some(kiosk::content::DeviceSettings { health_interval_seconds: 45, ..Default::default() });
+    publish(&broker, &bundle(tmp.path(), "v1", &c, &[], 1, &root_key()), &store);
+    kiosk.wait_version(CITY, 1);
+    assert_eq!(kiosk.status().health_interval_seconds, 1, "the override outlives the update");
+
+    // And a restart.
+    kiosk.handle.stop();
+    // The stand-in's channel closes when the stopped worker drops its end.
+    wait_until("the worker to stop", Duration::from_secs(10), || {
+        matches!(ui.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected))
+    });
+    kiosk.handle = kiosk::sync::spawn_with(&kiosk.config, Arc::default(), None);
+    wait_until("the restarted kiosk to connect", Duration::from_secs(20), || {
+        kiosk.status().connected
+    });
+    assert_eq!(kiosk.status().health_interval_seconds, 1, "the override outlives a restart");
 }
 
 #[test]

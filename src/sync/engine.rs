@@ -37,12 +37,37 @@ const STALL: Duration = Duration::from_secs(10);
 /// Free space kept beyond the blobs, for the new version's database and index.
 const DISK_RESERVE: u64 = 64 << 20;
 
-/// A remote command the UI carries out (the engine handles `resync` itself).
+/// A remote command the UI carries out (the engine handles `resync` and `set-setting`
+/// itself). The UI answers each one with a [`UiReply`] through
+/// [`SyncHandle::reply`](super::SyncHandle::reply); the command's ack goes out only then.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UiCommand {
     pub id: String,
     pub action: Action,
 }
+
+/// The UI's answer to a [`UiCommand`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct UiReply {
+    /// The command's id.
+    pub id: String,
+    pub outcome: UiOutcome,
+}
+
+/// What became of a [`UiCommand`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum UiOutcome {
+    /// Carried out; the text goes into the ack.
+    Done(String),
+    /// Not carried out, and why.
+    Failed(String),
+    /// A screenshot command's PNG, for the worker to upload.
+    Screenshot(Vec<u8>),
+}
+
+/// How long the UI has to answer a command before the ack says it did not. The UI looks
+/// for commands once a second; a screenshot takes well under a second to draw and encode.
+pub const UI_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// New manifests whose blobs are all in the cache, ready to activate together (the
 /// installer keeps the installed manifests of the other scopes).
@@ -98,6 +123,11 @@ pub struct Engine {
     window: String,
     throttle_until: Instant,
     done_commands: HashSet<String>,
+    /// Commands handed to the UI, by id: when the answer is due.
+    awaiting_ui: HashMap<String, Instant>,
+    /// Screenshot chunks waiting for the bandwidth cap, oldest first, each with the ack
+    /// that goes out after the last chunk of its PNG.
+    uploads: VecDeque<(Vec<u8>, Option<Ack>)>,
     /// Set when a blob cannot be had; the next pump refuses the pending manifests.
     fatal: Option<String>,
     ui: Option<std::sync::mpsc::Sender<UiCommand>>,
@@ -130,13 +160,18 @@ impl Engine {
             window: String::new(),
             throttle_until: Instant::now(),
             done_commands: HashSet::new(),
+            awaiting_ui: HashMap::new(),
+            uploads: VecDeque::new(),
             fatal: None,
             ui,
             status,
         };
-        if let Some(settings) = &cfg.settings {
-            engine.apply_settings(settings);
-        }
+        // The device's own overrides (`set-setting`) apply over the published settings.
+        let settings = crate::content::settings::with_local(
+            cfg.settings.unwrap_or_default(),
+            &engine.data_dir,
+        );
+        engine.apply_settings(&settings);
         engine.publish_versions();
         engine
     }
@@ -643,7 +678,8 @@ impl Engine {
         self.publish_versions();
         self.with_status(|s| s.last_sync = Some(now));
         if let Ok(Some(settings)) = &result {
-            self.apply_settings(settings);
+            let settings = crate::content::settings::with_local(settings.clone(), &self.data_dir);
+            self.apply_settings(&settings);
         }
         if !self.pending.is_empty() {
             self.plan(link, now);
@@ -659,6 +695,104 @@ impl Engine {
             }
         }
         self.pump(link, now);
+        self.flush_uploads(link, now);
+        let late: Vec<String> = self
+            .awaiting_ui
+            .iter()
+            .filter(|(_, due)| now >= **due)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in late {
+            self.awaiting_ui.remove(&id);
+            let result = format!("the UI did not answer within {} s", UI_REPLY_TIMEOUT.as_secs());
+            self.ack(link, id, false, result);
+        }
+    }
+
+    fn ack(&self, link: &mut dyn Link, id: String, ok: bool, result: String) {
+        self.publish_json(link, "cmd/ack", &Ack { id, device: self.device.clone(), ok, result });
+    }
+
+    /// The UI's answer to a command it was handed: acks it, after uploading the PNG of a
+    /// screenshot. An answer after the timeout (already acked as failed) is dropped.
+    pub fn on_ui_reply(&mut self, link: &mut dyn Link, reply: UiReply, now: Instant) {
+        if self.awaiting_ui.remove(&reply.id).is_none() {
+            return;
+        }
+        match reply.outcome {
+            UiOutcome::Done(result) => self.ack(link, reply.id, true, result),
+            UiOutcome::Failed(reason) => self.ack(link, reply.id, false, reason),
+            UiOutcome::Screenshot(png) => {
+                let sha = crate::bundle::format::sha256_hex(&png);
+                let total = png.len() as u64;
+                let result = format!("screenshot {sha} {total} B");
+                let ack = Ack { id: reply.id, device: self.device.clone(), ok: true, result };
+                let chunks: Vec<Vec<u8>> = png
+                    .chunks(protocol::MAX_CHUNK)
+                    .scan(0u64, |offset, data| {
+                        let header = protocol::ChunkHeader {
+                            sha256: sha.clone(),
+                            offset: *offset,
+                            total,
+                            error: None,
+                        };
+                        *offset += data.len() as u64;
+                        Some(protocol::encode_chunk(&header, data))
+                    })
+                    .collect();
+                let last = chunks.len().saturating_sub(1);
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    let ack = (i == last).then(|| ack.clone());
+                    self.uploads.push_back((chunk, ack));
+                }
+                if total == 0 {
+                    self.ack(link, ack.id, false, "the UI sent an empty screenshot".into());
+                }
+                self.flush_uploads(link, now);
+            }
+        }
+    }
+
+    /// Sends queued screenshot chunks as the bandwidth cap allows (downloads and uploads
+    /// share one budget), and each PNG's ack after its last chunk.
+    fn flush_uploads(&mut self, link: &mut dyn Link, now: Instant) {
+        let t = topic::dev(&self.device, "screenshot");
+        while now >= self.throttle_until || self.cap == 0 {
+            let Some((chunk, ack)) = self.uploads.pop_front() else { return };
+            let n = chunk.len() as u64;
+            self.send(|l| l.publish(&t, chunk, false), link);
+            self.with_status(|s| s.bytes_sent += n);
+            if self.cap > 0 {
+                let start = self.throttle_until.max(now);
+                self.throttle_until = start + Duration::from_secs_f64(n as f64 / self.cap as f64);
+            }
+            if let Some(ack) = ack {
+                self.publish_json(link, "cmd/ack", &ack);
+            }
+        }
+    }
+
+    /// `set-setting`: checks and saves the override, applies the settings the sync worker
+    /// uses at once, and hands the rest to the UI.
+    fn set_setting(&mut self, id: &str, key: &str, value: &str) -> Option<(bool, String)> {
+        use crate::content::settings;
+        let effective = match settings::set_local(&self.data_dir, key, value) {
+            Ok(s) => s,
+            Err(e) => return Some((false, e.to_string())),
+        };
+        self.apply_settings(&effective);
+        if settings::applies_live(key) {
+            return Some((true, format!("{key} = {} applied", value.trim())));
+        }
+        // The UI reads the others when it starts; it decides when it can restart.
+        let cmd = UiCommand {
+            id: id.to_string(),
+            action: Action::SetSetting { key: key.to_string(), value: value.trim().to_string() },
+        };
+        match &self.ui {
+            Some(ui) if ui.send(cmd).is_ok() => None,
+            _ => Some((true, format!("{key} = {} saved; applies after restart", value.trim()))),
+        }
     }
 
     fn on_command(&mut self, link: &mut dyn Link, payload: &[u8], now: DateTime<Utc>) {
@@ -688,27 +822,30 @@ impl Engine {
         if !self.done_commands.insert(cmd.id.clone()) {
             return; // Delivered twice (QoS 1): acted on once.
         }
-        let (ok, result) = match &cmd.action {
+        let answer = match &cmd.action {
             Action::Resync => {
                 self.resync(link);
-                (true, "resync started".to_string())
+                Some((true, "resync started".to_string()))
             }
+            Action::SetSetting { key, value } => self.set_setting(&cmd.id, key, value),
             action => match &self.ui {
                 Some(ui)
                     if ui
                         .send(UiCommand { id: cmd.id.clone(), action: action.clone() })
                         .is_ok() =>
                 {
-                    (true, "handed to the kiosk UI".to_string())
+                    None
                 }
-                _ => (false, "no UI is running to carry this out".to_string()),
+                _ => Some((false, "no UI is running to carry this out".to_string())),
             },
         };
-        self.publish_json(
-            link,
-            "cmd/ack",
-            &Ack { id: cmd.id, device: self.device.clone(), ok, result },
-        );
+        match answer {
+            Some((ok, result)) => self.ack(link, cmd.id, ok, result),
+            // Acked when the UI answers, or when it has not in time.
+            None => {
+                self.awaiting_ui.insert(cmd.id, Instant::now() + UI_REPLY_TIMEOUT);
+            }
+        }
     }
 
     fn apply_settings(&mut self, s: &DeviceSettings) {

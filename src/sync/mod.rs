@@ -23,7 +23,7 @@ use chrono::Utc;
 use rumqttc::{AsyncClient, Event as MqttEvent, LastWill, Packet, QoS};
 
 pub use client::Broker;
-pub use engine::{ActivationJob, Engine, EngineConfig, Link, UiCommand};
+pub use engine::{ActivationJob, Engine, EngineConfig, Link, UiCommand, UiOutcome, UiReply};
 pub use status::{Counts, SyncStatus, Telemetry};
 
 use crate::bundle::format::{paths, Root};
@@ -43,6 +43,8 @@ pub struct SyncHandle {
     status: Arc<Mutex<SyncStatus>>,
     telemetry: Arc<Telemetry>,
     ui_commands: Mutex<Option<std::sync::mpsc::Receiver<UiCommand>>>,
+    /// The UI's answers to those commands; the worker acks each command on its answer.
+    ui_replies: UiReplies,
     /// The outbox pump (residents' submissions), on its own thread and connection.
     _pump: Option<submit::PumpHandle>,
 }
@@ -72,11 +74,34 @@ impl SyncHandle {
         self.ui_commands.lock().ok()?.take()
     }
 
+    /// The UI's answer to a command from [`SyncHandle::take_ui_commands`]: the worker
+    /// acks the command with it (uploading a screenshot first). Never blocks; without a
+    /// running worker the answer is dropped.
+    pub fn reply(&self, reply: UiReply) {
+        self.ui_replies.send(reply);
+    }
+
+    /// A sender of answers that can move to another thread (a UI stand-in in tests).
+    pub fn replies(&self) -> UiReplies {
+        self.ui_replies.clone()
+    }
+
     /// Stops the worker (it publishes nothing more; the broker's last will says "offline").
     pub fn stop(&self) {
         if let Some(ctl) = &self.ctl {
             let _ = ctl.send(Control::Stop);
         }
+    }
+}
+
+/// Where the UI's answers to remote commands go: the sync worker, which acks them.
+#[derive(Clone, Debug)]
+pub struct UiReplies(tokio::sync::mpsc::UnboundedSender<UiReply>);
+
+impl UiReplies {
+    /// Never blocks; without a running worker the answer is dropped.
+    pub fn send(&self, reply: UiReply) {
+        let _ = self.0.send(reply);
     }
 }
 
@@ -103,11 +128,13 @@ pub fn spawn_with(
     let status =
         Arc::new(Mutex::new(SyncStatus { health_interval_seconds: 60, ..SyncStatus::default() }));
     let (ui_tx, ui_rx) = std::sync::mpsc::channel();
+    let (reply_tx, reply_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut handle = SyncHandle {
         ctl: None,
         status: status.clone(),
         telemetry: telemetry.clone(),
         ui_commands: Mutex::new(Some(ui_rx)),
+        ui_replies: UiReplies(reply_tx),
         _pump: None,
     };
     let Some(broker) = Broker::from_config(config) else {
@@ -139,7 +166,14 @@ pub fn spawn_with(
                         }
                     });
                 }
-                rt.block_on(run(config, broker, status.clone(), telemetry, ctl_rx, ui_tx))
+                rt.block_on(run(
+                    config,
+                    broker,
+                    status.clone(),
+                    telemetry,
+                    ctl_rx,
+                    (ui_tx, reply_rx),
+                ))
             });
         if let Err(e) = result {
             if let Ok(mut s) = status.lock() {
@@ -230,7 +264,10 @@ async fn run(
     status: Arc<Mutex<SyncStatus>>,
     telemetry: Arc<Telemetry>,
     mut ctl: tokio::sync::mpsc::UnboundedReceiver<Control>,
-    ui: std::sync::mpsc::Sender<UiCommand>,
+    (ui, mut replies): (
+        std::sync::mpsc::Sender<UiCommand>,
+        tokio::sync::mpsc::UnboundedReceiver<UiReply>,
+    ),
 ) -> anyhow::Result<()> {
     if !protocol::is_topic_safe(&config.device_id) {
         anyhow::bail!(
@@ -285,8 +322,16 @@ async fn run(
             },
             c = ctl.recv() => match c {
                 Some(Control::Resync) => engine.resync(&mut link),
-                Some(Control::Stop) | None => break,
+                Some(Control::Stop) | None => {
+                    // The UI's last answers (a `restart` says "restarting" just before
+                    // the process ends) still get their acks out.
+                    while let Ok(r) = replies.try_recv() {
+                        engine.on_ui_reply(&mut link, r, Instant::now());
+                    }
+                    break;
+                }
             },
+            Some(r) = replies.recv() => engine.on_ui_reply(&mut link, r, Instant::now()),
             _ = tick.tick() => {
                 engine.on_tick(&mut link, Instant::now());
                 if status.lock().map(|s| s.connected).unwrap_or(false) {

@@ -1,10 +1,12 @@
-//! `kiosk screenshot`: renders one page of the UI with the installed content into a PNG,
-//! without a display, for the README gallery and visual review.
+//! Screenshots: `kiosk screenshot` renders one page of the UI with the installed content
+//! into a PNG without a display (README gallery, visual review), and [`capture_png`] takes
+//! the running window as it is for a remote `screenshot` command.
 
 use std::path::Path;
 
 use anyhow::Context as _;
 use slint::ComponentHandle as _;
+use slint::{Rgba8Pixel, SharedPixelBuffer};
 
 use super::session::{FormKind, ListState, Page};
 use super::{headless, init, Content, Delivery, Ui};
@@ -128,4 +130,29 @@ fn open(ui: &Ui, page: &str) -> anyhow::Result<()> {
         other => anyhow::bail!("unknown page “{other}”; pages: {}", PAGES.join(", ")),
     }
     Ok(())
+}
+
+/// Draws the window as it is on screen now and encodes it as a PNG of the window's size:
+/// the answer to a remote `screenshot` command. The kiosk's backends (winit and linuxkms,
+/// both with the software renderer) and the headless one all render into a buffer for
+/// `take_snapshot`.
+pub fn capture_png(window: &slint::Window) -> anyhow::Result<Vec<u8>> {
+    window.request_redraw();
+    let pixels = window.take_snapshot().context("drawing the window for a screenshot")?;
+    encode_png(&pixels)
+}
+
+/// Encodes pixels as an RGB PNG in memory (no alpha: the kiosk is opaque). Fast
+/// compression: a full-HD screenshot is taken on the UI thread, which must not stall.
+pub fn encode_png(pixels: &SharedPixelBuffer<Rgba8Pixel>) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, pixels.width(), pixels.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().context("encoding the screenshot")?;
+    let rgb: Vec<u8> = pixels.as_slice().iter().flat_map(|p| [p.r, p.g, p.b]).collect();
+    writer.write_image_data(&rgb).context("encoding the screenshot")?;
+    writer.finish().context("encoding the screenshot")?;
+    Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The running kiosk's link to the sync worker and the service watchdog: a once-a-second
 //! Slint timer beats the UI heartbeat, watches for new content, carries out remote
-//! commands and counts usage for telemetry.
+//! commands (answering each, so the worker's ack says what really happened) and counts
+//! usage for telemetry.
 //!
 //! New content is not swapped into the running window: `App` holds the store of the
 //! version it was built for, and Slint's linuxkms backend cannot run its event loop a
@@ -19,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use slint::{ComponentHandle as _, ModelRc, VecModel};
 
-use super::{AdminAdapter, App, HomeAdapter, NoticeRow, Page};
+use super::session::FormKind;
+use super::{AdminAdapter, App, HomeAdapter, NoticeRow, Page, Ui};
 use crate::content::ScopeCode;
-use crate::sync::{protocol::Action, SyncHandle, Telemetry, UiCommand};
+use crate::sync::{protocol::Action, SyncHandle, Telemetry, UiCommand, UiOutcome, UiReply};
 use crate::watchdog::{Heartbeat, Watchdog};
 
 /// How long the home screen must be untouched before the kiosk restarts on new content.
@@ -38,6 +40,8 @@ pub enum Exit {
     Reload,
     /// A signed remote `restart` command.
     Restart,
+    /// A remote `set-setting` changed a setting the UI reads when it starts.
+    Settings,
 }
 
 /// The sync side of a window; without a [`SyncHandle`] (tests, screenshots) the admin
@@ -46,6 +50,10 @@ pub struct SyncLink {
     pub handle: Option<Arc<SyncHandle>>,
     pub telemetry: Arc<Telemetry>,
     pub commands: Option<Receiver<UiCommand>>,
+    /// Where answers go when there is no [`SyncHandle`] (tests).
+    replies: Option<std::sync::mpsc::Sender<UiReply>>,
+    /// A setting the UI reads at start changed; restart when the resident has left.
+    settings_pending: bool,
     /// Scope versions the window was built with (None until the first status with any).
     seen_versions: Option<BTreeMap<ScopeCode, u64>>,
     /// The content version directory the window serves, e.g. `v-…`.
@@ -71,6 +79,8 @@ impl Default for SyncLink {
             handle: None,
             telemetry: Arc::new(Telemetry::default()),
             commands: None,
+            replies: None,
+            settings_pending: false,
             seen_versions: None,
             serving: None,
             reload_pending: false,
@@ -131,14 +141,20 @@ pub fn tick(app: &Rc<App>) {
         let admin_open =
             app.window.upgrade().is_some_and(|w| w.global::<AdminAdapter>().get_open());
         link.exit.is_none()
-            && link.reload_pending
+            && (link.reload_pending || link.settings_pending)
             && !admin_open
             && session.current() == Page::Home
             && session.idle_seconds >= RELOAD_IDLE_SECONDS
     };
     if due {
-        tracing::info!("new content installed: restarting the kiosk to serve it");
-        end(app, Exit::Reload);
+        let reload = app.sync.borrow().reload_pending;
+        if reload {
+            tracing::info!("new content installed: restarting the kiosk to serve it");
+            end(app, Exit::Reload);
+        } else {
+            tracing::info!("device settings changed: restarting the kiosk to apply them");
+            end(app, Exit::Settings);
+        }
     }
 }
 
@@ -196,21 +212,69 @@ fn run_commands(app: &App) {
             }
             Some(Err(TryRecvError::Empty)) | None => return,
         };
-        match next.action {
+        let id = next.id.clone();
+        let outcome = match next.action {
             Action::Announce { text, seconds } => {
                 let secs = if seconds == 0 { ANNOUNCE_SECONDS } else { seconds };
                 let until = Instant::now() + Duration::from_secs(u64::from(secs));
                 app.sync.borrow_mut().announce = Some((text, until));
+                UiOutcome::Done(format!("announcement shown for {secs} s"))
             }
             Action::Restart => {
-                tracing::info!("remote command {}: restart", next.id);
+                tracing::info!("remote command {id}: restart");
+                reply(app, UiReply { id, outcome: UiOutcome::Done("restarting".into()) });
                 end(app, Exit::Restart);
                 return;
             }
-            other => {
-                tracing::warn!("remote command {}: {other:?} is not supported by the UI", next.id)
+            Action::Screenshot => screenshot(app),
+            Action::SetSetting { key, value } => {
+                app.sync.borrow_mut().settings_pending = true;
+                UiOutcome::Done(format!(
+                    "{key} = {value} saved; the kiosk restarts to apply it once the home screen is idle"
+                ))
             }
-        }
+            other => UiOutcome::Failed(format!("the kiosk UI does not carry out {other:?}")),
+        };
+        reply(app, UiReply { id, outcome });
+    }
+}
+
+/// A remote screenshot of what the screen shows now. Not while a resident fills in a
+/// form: the picture would carry their name, ID number and phone to the city in clear.
+fn screenshot(app: &App) -> UiOutcome {
+    if let Page::Form(kind) = app.session.borrow().current() {
+        let form = match kind {
+            FormKind::Request => "依申请公开",
+            FormKind::Suggestion => "意见建议",
+        };
+        return UiOutcome::Failed(format!(
+            "a resident is filling in the {form} form; no screenshot is taken of personal data"
+        ));
+    }
+    let Some(w) = app.window.upgrade() else {
+        return UiOutcome::Failed("the kiosk window is gone".into());
+    };
+    match super::screenshot::capture_png(w.window()) {
+        Ok(png) => UiOutcome::Screenshot(png),
+        Err(e) => UiOutcome::Failed(format!("{e:#}")),
+    }
+}
+
+/// Sends an answer to the sync worker, which acks the command with it.
+fn reply(app: &App, reply: UiReply) {
+    let link = app.sync.borrow();
+    if let Some(handle) = &link.handle {
+        handle.reply(reply);
+    } else if let Some(tx) = &link.replies {
+        let _ = tx.send(reply);
+    }
+}
+
+impl Ui {
+    /// Sends the answers to commands from [`Ui::receive_commands`] to `replies` (tests,
+    /// which have no sync worker to ack them).
+    pub fn answer_commands_to(&self, replies: std::sync::mpsc::Sender<UiReply>) {
+        self.app.sync.borrow_mut().replies = Some(replies);
     }
 }
 
@@ -319,6 +383,8 @@ pub fn status_rows(app: &App) -> Vec<(String, String)> {
     ];
     if link.reload_pending {
         rows.push(("新内容".into(), "已安装，居民离开后自动重启载入".into()));
+    } else if link.settings_pending {
+        rows.push(("设备设置".into(), "已远程修改，居民离开后自动重启生效".into()));
     }
     rows
 }

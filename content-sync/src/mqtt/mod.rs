@@ -1,5 +1,10 @@
-//! MQTT on the city side: publish manifests, serve blobs, send signed commands. The topics
-//! and payloads are `kiosk::sync::protocol`; docs/PROTOCOL.md describes them in prose.
+//! MQTT on the city side: publish manifests, serve blobs, send signed commands and
+//! receive the screenshots kiosks upload for them. The topics and payloads are
+//! `kiosk::sync::protocol`; docs/PROTOCOL.md describes them in prose.
+
+mod screenshot;
+
+pub use screenshot::{ScreenshotAssembler, ScreenshotError, MAX_SCREENSHOT};
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use kiosk::sync::protocol::{
     self, encode_chunk, topic, Ack, Action, BlobRequest, ChunkHeader, Command, Target,
 };
 use rand::Rng as _;
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
 
 /// How to reach the broker; shared by every subcommand.
 #[derive(clap::Args, Debug, Clone)]
@@ -85,6 +90,9 @@ pub struct CommandArgs {
     /// Seconds the command stays valid; a kiosk refuses it afterwards.
     #[arg(long, default_value_t = 300)]
     pub valid_for: i64,
+    /// `screenshot` only: where to write the PNG the kiosk uploads (one device only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 fn client_id(role: &str) -> String {
@@ -370,7 +378,9 @@ async fn send(client: &AsyncClient, topic: &str, msg: Vec<u8>) -> anyhow::Result
 }
 
 /// Signs and sends a remote command, then waits for acks until the timeout: for a device,
-/// its one ack; for a scope, every ack that arrives in time.
+/// its one ack; for a scope, every ack that arrives in time. `screenshot --out FILE` also
+/// receives the PNG the device uploads, checks it against the SHA-256 in the ack and
+/// writes it.
 pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     let action = parse_action(&args.action, &args.args)?;
     let target = if let Ok(scope) = ScopeCode::parse(&args.target) {
@@ -380,6 +390,10 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     } else {
         bail!("“{}” is neither a device id nor a scope code", args.target);
     };
+    if args.out.is_some() && !matches!((&action, &target), (Action::Screenshot, Target::Device(_)))
+    {
+        bail!("--out is for `screenshot` sent to one device id");
+    }
     let mut keys = Vec::new();
     for path in &args.keys {
         let text = std::fs::read_to_string(path)
@@ -404,7 +418,12 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
         Target::Device(d) => (topic::dev(d, "cmd"), topic::dev(d, "cmd/ack")),
         Target::Scope(s) => (topic::scope_cmd(s), topic::dev("+", "cmd/ack")),
     };
-    let acks = runtime()?.block_on(send_command(&args, &cmd, &envelope, &cmd_topic, &ack_topic))?;
+    let shot_topic = match (&target, &args.out) {
+        (Target::Device(d), Some(_)) => Some(topic::dev(d, "screenshot")),
+        _ => None,
+    };
+    let topics = Topics { cmd: &cmd_topic, ack: &ack_topic, screenshot: shot_topic.as_deref() };
+    let (acks, png) = runtime()?.block_on(send_command(&args, &cmd, &envelope, topics))?;
     let mut failed = 0;
     for ack in &acks {
         println!("{}\t{}\t{}", ack.device, if ack.ok { "ok" } else { "FAILED" }, ack.result);
@@ -416,24 +435,60 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     if failed > 0 {
         bail!("{failed} kiosk(s) did not carry out command {}", cmd.id);
     }
+    if let Some(out) = &args.out {
+        let Some(png) = png else {
+            bail!(
+                "the screenshot did not arrive complete within {} s (raise --timeout on a slow link)",
+                args.timeout
+            );
+        };
+        let tmp = out.with_extension("png.tmp");
+        std::fs::write(&tmp, &png).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+        println!("wrote {} ({} bytes)", out.display(), png.len());
+    }
     Ok(())
 }
 
+/// The topics one command uses.
+struct Topics<'a> {
+    cmd: &'a str,
+    ack: &'a str,
+    /// The device's screenshot topic, when the PNG is wanted.
+    screenshot: Option<&'a str>,
+}
+
+/// Sends the command and collects acks (and the screenshot, when asked for) until the
+/// deadline: for a device, until its ack and, for a screenshot, the PNG it names.
 async fn send_command(
     args: &CommandArgs,
     cmd: &Command,
     envelope: &Envelope,
-    cmd_topic: &str,
-    ack_topic: &str,
-) -> anyhow::Result<Vec<Ack>> {
+    topics: Topics<'_>,
+) -> anyhow::Result<(Vec<Ack>, Option<Vec<u8>>)> {
     let opts = args.broker.broker().options(&client_id("command"))?;
     let (client, mut events) = AsyncClient::new(opts, 16);
     let payload = serde_json::to_vec(envelope)?;
-    client.subscribe(ack_topic, QoS::AtLeastOnce).await?;
+    let mut filters = vec![SubscribeFilter::new(topics.ack.to_string(), QoS::AtLeastOnce)];
+    if let Some(t) = topics.screenshot {
+        filters.push(SubscribeFilter::new(t.to_string(), QoS::AtLeastOnce));
+    }
+    // One SUBSCRIBE for all of them, so its SUBACK means every one is in place.
+    client.subscribe_many(filters).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let mut acks = Vec::new();
+    let mut shots = ScreenshotAssembler::new();
+    // The PNG the ack names, once the ack is in.
+    let mut wanted: Option<String> = None;
+    let mut png = None;
     let mut sent = false;
     loop {
+        if let Some(sha) = &wanted {
+            if shots.has(sha) {
+                png = shots.take(sha);
+                break;
+            }
+        }
         let ev = match tokio::time::timeout_at(deadline, events.poll()).await {
             Err(_) => break,
             Ok(Err(e)) => bail!("broker {}: {e}", args.broker.broker),
@@ -443,24 +498,34 @@ async fn send_command(
             // Publish only once the ack subscription is in place, or a fast kiosk's ack
             // could arrive before we listen.
             Event::Incoming(Packet::SubAck(_)) if !sent => {
-                client.publish(cmd_topic, QoS::AtLeastOnce, false, payload.clone()).await?;
+                client.publish(topics.cmd, QoS::AtLeastOnce, false, payload.clone()).await?;
                 sent = true;
+            }
+            Event::Incoming(Packet::Publish(p)) if Some(p.topic.as_str()) == topics.screenshot => {
+                if let Err(e) = shots.push(&p.payload) {
+                    eprintln!("content-sync: {e}");
+                }
             }
             Event::Incoming(Packet::Publish(p)) => {
                 let Ok(ack) = serde_json::from_slice::<Ack>(&p.payload) else { continue };
                 if ack.id != cmd.id || topic::ack_device(&p.topic) != Some(ack.device.as_str()) {
                     continue;
                 }
+                let shot = ScreenshotAssembler::parse_ack(&ack.result).map(|(sha, _)| sha);
+                let ok = ack.ok;
                 acks.push(ack);
                 if matches!(cmd.target, Target::Device(_)) {
-                    break;
+                    match shot {
+                        Some(sha) if ok && topics.screenshot.is_some() => wanted = Some(sha),
+                        _ => break,
+                    }
                 }
             }
             _ => {}
         }
     }
     client.disconnect().await.ok();
-    Ok(acks)
+    Ok((acks, png))
 }
 
 fn parse_action(action: &str, args: &[String]) -> anyhow::Result<Action> {
