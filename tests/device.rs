@@ -3,17 +3,22 @@
 //!
 //! The supervisor test re-runs this test binary as its child (`watchdog_child_process`,
 //! ignored unless spawned with `KIOSK_WATCHDOG_CHILD`), so the child exercises the real
-//! `kiosk::watchdog` module exactly as the kiosk does: a "ui" and a "worker" heartbeat,
-//! READY=1, and WATCHDOG=1 pings to `$NOTIFY_SOCKET` every `$WATCHDOG_USEC`.
+//! `kiosk::watchdog` module exactly as the kiosk does: a "ui" and a "worker" heartbeat, the
+//! real search worker thread (`ui::worker::SearchWorker`, watched like `ui::run` does), and,
+//! when the supervisor names a broker, the real sync worker (`sync::spawn_with` with its
+//! "sync" heartbeat); READY=1, and WATCHDOG=1 pings to `$NOTIFY_SOCKET` every `$WATCHDOG_USEC`.
 
 use std::collections::BTreeSet;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kiosk::config::Config;
-use kiosk::watchdog::Watchdog;
+use kiosk::content::Kind;
+use kiosk::ui::worker::{Finder, Hit, SearchWorker};
+use kiosk::watchdog::{Watchdog, HANG_DIR_ENV};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -277,30 +282,92 @@ fn deb_metadata_packages_existing_files_and_the_right_dependencies() {
 
 const CHILD_ENV: &str = "KIOSK_WATCHDOG_CHILD";
 
+/// The query the child's search backend never finishes, like a search stuck in the index.
+const STUCK_QUERY: &str = "卡住";
+
+/// A search backend that answers at once, except [`STUCK_QUERY`], which never returns.
+struct ChildFinder;
+
+impl Finder for ChildFinder {
+    fn find(&mut self, query: &str, _: &[Kind], _: usize) -> anyhow::Result<(Vec<Hit>, u64)> {
+        if query == STUCK_QUERY {
+            // Bounded like the child itself, so an orphan does not live forever.
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        Ok((Vec::new(), 7))
+    }
+
+    fn suggest(&mut self, _: &str, _: usize) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// Not a test on its own: the "kiosk" process the supervisor tests start. It uses the real
-/// watchdog like the kiosk does, and hangs its worker thread when the supervisor drops a
-/// `hang-worker-<pid>` file into its directory.
+/// watchdog like the kiosk does, and hangs one of its threads when the supervisor asks:
+/// - `hang-worker-<pid>` in its directory: its worker thread stops beating;
+/// - `stuck-search-<pid>`: it asks its real search worker [`STUCK_QUERY`], which never ends;
+/// - `hang-sync-<pid>` (through [`HANG_DIR_ENV`]): the sync runtime's thread blocks.
+///
+/// With a `broker` file (an MQTT URL) it starts the real sync worker against it. It reports
+/// on `STATUS=` when the search worker answered and when sync's connection state changes.
 #[test]
 #[ignore = "child process of the watchdog supervisor tests; does nothing unless they start it"]
 fn watchdog_child_process() {
     let Some(dir) = std::env::var_os(CHILD_ENV).map(PathBuf::from) else { return };
+    let pid = std::process::id();
     let watchdog = Watchdog::from_env();
     assert!(watchdog.interval().is_some(), "the supervisor sets NOTIFY_SOCKET and WATCHDOG_USEC");
+    // As ui::run does: sync first, with its heartbeat beaten on the sync runtime.
+    let sync = std::fs::read_to_string(dir.join("broker")).ok().map(|url| {
+        let config = Config {
+            device_id: format!("watchdog-child-{pid}"),
+            data_dir: dir.join(format!("data-{pid}")),
+            broker: url.trim().to_owned(),
+            ..Config::default()
+        };
+        kiosk::sync::spawn_with(&config, Arc::default(), Some(watchdog.register("sync")))
+    });
     let ui = watchdog.register("ui");
     let worker = watchdog.register("worker");
+    // The real search thread, answering on its own thread (no event loop here).
+    let search = SearchWorker::start(Some(Box::new(ChildFinder)), Arc::new(|job| job()));
+    search.watch(watchdog.register("search"));
     let every = watchdog.beat_interval();
-    let hang = dir.join(format!("hang-worker-{}", std::process::id()));
+    let hang = dir.join(format!("hang-worker-{pid}"));
     std::thread::spawn(move || loop {
         if !hang.exists() {
             worker.beat();
         }
         std::thread::sleep(every);
     });
+    let reporter = watchdog.clone();
+    search.ask(1, "政务公开".into(), Vec::new(), move |answer| {
+        reporter.status(&format!("search answered: {} hits", answer.total));
+    });
     watchdog.ready();
+    let stuck = dir.join(format!("stuck-search-{pid}"));
+    let mut asked_stuck = false;
+    let mut sync_said = String::new();
     // A bound, so a child orphaned by a crashed test run does not live forever.
     let end = Instant::now() + Duration::from_secs(120);
     while Instant::now() < end {
         ui.beat();
+        if !asked_stuck && stuck.exists() {
+            search.ask(2, STUCK_QUERY.into(), Vec::new(), |_| {});
+            asked_stuck = true;
+        }
+        if let Some(sync) = &sync {
+            let st = sync.status();
+            let now = match (st.connected, st.last_error) {
+                (true, _) => "sync: connected".to_owned(),
+                (false, Some(e)) => format!("sync: offline, {e}"),
+                (false, None) => "sync: connecting".to_owned(),
+            };
+            if now != sync_said {
+                watchdog.status(&now);
+                sync_said = now;
+            }
+        }
         std::thread::sleep(every);
     }
 }
@@ -331,7 +398,15 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(watchdog: Duration) -> Supervisor {
+        Self::start_with_broker(watchdog, None)
+    }
+
+    /// A child that also runs the real sync worker against `broker` (an MQTT URL).
+    fn start_with_broker(watchdog: Duration, broker: Option<&str>) -> Supervisor {
         let dir = tempfile::tempdir().expect("temp dir");
+        if let Some(url) = broker {
+            std::fs::write(dir.path().join("broker"), url).expect("broker file");
+        }
         let socket = UnixDatagram::bind(dir.path().join("notify")).expect("bind NOTIFY_SOCKET");
         socket.set_read_timeout(Some(Duration::from_millis(50))).expect("read timeout");
         let child = Self::spawn(dir.path(), watchdog);
@@ -350,6 +425,7 @@ impl Supervisor {
             .env(CHILD_ENV, dir)
             .env("NOTIFY_SOCKET", dir.join("notify"))
             .env("WATCHDOG_USEC", watchdog.as_micros().to_string())
+            .env(HANG_DIR_ENV, dir)
             .env_remove("WATCHDOG_PID")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -475,4 +551,97 @@ fn watchdog_restarts_a_kiosk_whose_worker_thread_hangs() {
     let second = sup.pid();
     assert_ne!(second, first);
     sup.wait_ready_and_pinging(second);
+}
+
+impl Supervisor {
+    /// Drops `file-<pid of the child>` into the child's directory: its hang trigger.
+    fn trigger(&self, file: &str, pid: u32) {
+        std::fs::write(self.dir.path().join(format!("{file}-{pid}")), b"").expect("hang trigger");
+    }
+
+    /// Supervises until the child with `pid` reports a status for which `ok` is true.
+    fn wait_status(&mut self, pid: u32, what: &str, ok: impl Fn(&str) -> bool) {
+        let seen = self.run_until(Duration::from_secs(60), |ev| {
+            ev.iter().any(|e| matches!(e, Event::Status(p, s) if *p == pid && ok(s)))
+        });
+        assert!(seen, "child {pid} never reported {what}: {:?}", self.events);
+    }
+
+    /// After a hang was triggered in `pid`: the pings stop, systemctl status names the hung
+    /// heartbeat, the child is killed and a new one becomes ready and pings.
+    fn expect_restart_naming(&mut self, pid: u32, heartbeat: &str) {
+        let from = self.events.len();
+        // Staleness (WatchdogSec/2) plus the watchdog itself: within WatchdogSec + 5 s.
+        let restarted = self.run_until(self.watchdog + Duration::from_secs(5), |ev| {
+            ev[from..].iter().any(|e| matches!(e, Event::Restarted { old, .. } if *old == pid))
+        });
+        assert!(
+            restarted,
+            "a hung {heartbeat} did not get the kiosk restarted: {:?}",
+            &self.events[from..]
+        );
+        let hung = format!("hung: {heartbeat}");
+        assert!(
+            self.events[from..].contains(&Event::Status(pid, hung.clone())),
+            "systemctl status should say “{hung}”: {:?}",
+            &self.events[from..]
+        );
+        let second = self.pid();
+        assert_ne!(second, pid);
+        self.wait_ready_and_pinging(second);
+    }
+}
+
+#[test]
+fn watchdog_restarts_a_kiosk_whose_search_hangs() {
+    let mut sup = Supervisor::start(Duration::from_secs(2));
+    let first = sup.pid();
+    sup.wait_ready_and_pinging(first);
+    // The real search thread is alive and answers (then idles, beating on recv_timeout).
+    sup.wait_status(first, "a search answer", |s| s == "search answered: 7 hits");
+    // A search that never returns: only the search thread hangs.
+    sup.trigger("stuck-search", first);
+    sup.expect_restart_naming(first, "search");
+}
+
+/// WatchdogSec for the tests with the sync worker: it beats once a second (src/sync), so
+/// its heartbeat needs a staleness limit (WatchdogSec/2) comfortably above that.
+const SYNC_WATCHDOG: Duration = Duration::from_secs(4);
+
+#[test]
+fn watchdog_restarts_a_kiosk_whose_sync_runtime_hangs() {
+    let broker = crate::sync::Broker::plain();
+    let mut sup = Supervisor::start_with_broker(SYNC_WATCHDOG, Some(&broker.url()));
+    let first = sup.pid();
+    sup.wait_ready_and_pinging(first);
+    sup.wait_status(first, "a connected sync worker", |s| s == "sync: connected");
+    // The sync runtime's thread blocks (inside its heartbeat task, so the whole
+    // current-thread runtime stops); the UI and search threads keep beating.
+    sup.trigger("hang-sync", first);
+    sup.expect_restart_naming(first, "sync");
+}
+
+#[test]
+fn a_kiosk_whose_broker_is_unreachable_keeps_pinging() {
+    // Nothing listens there: every connection attempt is refused and sync backs off.
+    let url = format!("mqtt://127.0.0.1:{}", crate::util::free_port());
+    let mut sup = Supervisor::start_with_broker(SYNC_WATCHDOG, Some(&url));
+    let first = sup.pid();
+    sup.wait_ready_and_pinging(first);
+    sup.wait_status(first, "sync backing off", |s| {
+        s.starts_with("sync: offline") && s.contains("retrying")
+    });
+    let from = sup.events.len();
+    // Three watchdog periods of backing off (several retries) with an idle search thread.
+    sup.run_until(SYNC_WATCHDOG * 3, |_| false);
+    let during = &sup.events[from..];
+    let restarts = during.iter().filter(|e| matches!(e, Event::Restarted { .. })).count();
+    assert_eq!(restarts, 0, "an unreachable broker must not get the kiosk restarted: {during:?}");
+    let hung = during.iter().any(|e| matches!(e, Event::Status(_, s) if s.starts_with("hung:")));
+    assert!(!hung, "no heartbeat may go stale while sync backs off: {during:?}");
+    let pings = during.iter().filter(|e| **e == Event::Ping(first)).count();
+    // The pinger runs four rounds per WatchdogSec, so about twelve in this window; half of
+    // that allows for a busy machine, and a kiosk whose pings stopped sends none.
+    assert!(pings >= 6, "the kiosk kept pinging while sync backed off: {pings} pings {during:?}");
+    assert_eq!(sup.pid(), first, "the same process throughout");
 }
