@@ -5,6 +5,7 @@ mod authoring; // content-sync build/sign/inspect/diff and every bad source inpu
 mod bundle; // verification, trust rotation, activation and the crash test
 mod device; // packaging, the systemd unit and the watchdog
 mod fleet; // the operators' dashboard against a real broker and a real browser
+mod health; // health telemetry: network, outbox, printer, manifest hashes (real broker)
 mod ime; // the pinyin input method
 mod inbox; // the city inbox and the outbox path, real broker and processes
 mod requests; // resident requests: validation, sealing, outbox, deadlines

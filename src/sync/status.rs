@@ -31,9 +31,18 @@ pub struct SyncStatus {
     pub blob_bytes: u64,
     /// From the installed device settings.
     pub health_interval_seconds: u32,
+    /// Round trip of the last MQTT keep-alive ping (PINGREQ → PINGRESP) in milliseconds;
+    /// `None` until the first answer on this run.
+    pub broker_rtt_ms: Option<u32>,
 }
 
 impl SyncStatus {
+    /// Notes the round trip of a keep-alive ping: the time from the PINGREQ leaving the
+    /// worker's event loop to its PINGRESP coming back.
+    pub fn record_ping(&mut self, rtt: std::time::Duration) {
+        self.broker_rtt_ms = Some(u32::try_from(rtt.as_millis()).unwrap_or(u32::MAX));
+    }
+
     pub fn error(&mut self, message: String) {
         tracing::warn!("sync: {message}");
         if self.recent_errors.len() == RECENT_ERRORS {
