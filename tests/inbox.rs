@@ -246,12 +246,14 @@ struct Listener {
 impl Listener {
     fn start(port: u16, topic: &str, count: usize) -> Listener {
         use std::io::BufRead as _;
-        let mut child = Command::new("mosquitto_sub")
+        // Line-buffered: piped, mosquitto_sub's stdout would hold the SUBACK line back.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "mosquitto_sub"])
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-d", "-t", topic])
             .args(["-C", &count.to_string(), "-W", "60"])
             .stdout(Stdio::piped())
             .spawn()
-            .expect("mosquitto_sub");
+            .expect("stdbuf mosquitto_sub");
         let out = child.stdout.take().expect("stdout");
         let subscribed = Arc::new(AtomicBool::new(false));
         let messages = Arc::new(std::sync::Mutex::new(Vec::new()));
