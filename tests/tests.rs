@@ -8,6 +8,7 @@ mod fleet; // the operators' dashboard against a real broker and a real browser
 mod health; // health telemetry: network, outbox, printer, manifest hashes (real broker)
 mod ime; // the pinyin input method
 mod inbox; // the city inbox and the outbox path, real broker and processes
+mod print; // printing through a private CUPS scheduler: jobs, page limit, queue status
 mod requests; // resident requests: validation, sealing, outbox, deadlines
 mod search; // the search engine and the search-quality set
 mod store; // the SQLite store's queries
