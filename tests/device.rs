@@ -16,8 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kiosk::config::Config;
-use kiosk::content::Kind;
-use kiosk::ui::worker::{Finder, Hit, SearchWorker};
 use kiosk::watchdog::{Watchdog, HANG_DIR_ENV};
 
 fn repo(rel: &str) -> PathBuf {
@@ -282,33 +280,66 @@ fn deb_metadata_packages_existing_files_and_the_right_dependencies() {
 
 const CHILD_ENV: &str = "KIOSK_WATCHDOG_CHILD";
 
-/// The query the child's search backend never finishes, like a search stuck in the index.
-const STUCK_QUERY: &str = "卡住";
+/// The child's real search thread (`kiosk::ui::worker`, only built with the UI).
+#[cfg(feature = "ui")]
+mod child_search {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
 
-/// A search backend that answers at once, except [`STUCK_QUERY`], which never returns.
-struct ChildFinder;
+    use kiosk::content::Kind;
+    use kiosk::ui::worker::{Finder, Hit, SearchWorker};
+    use kiosk::watchdog::Watchdog;
 
-impl Finder for ChildFinder {
-    fn find(&mut self, query: &str, _: &[Kind], _: usize) -> anyhow::Result<(Vec<Hit>, u64)> {
-        if query == STUCK_QUERY {
-            // Bounded like the child itself, so an orphan does not live forever.
-            std::thread::sleep(Duration::from_secs(120));
+    /// The query the child's search backend never finishes, like a search stuck in the index.
+    const STUCK_QUERY: &str = "卡住";
+
+    /// A search backend that answers at once, except [`STUCK_QUERY`], which never returns.
+    struct ChildFinder;
+
+    impl Finder for ChildFinder {
+        fn find(&mut self, query: &str, _: &[Kind], _: usize) -> anyhow::Result<(Vec<Hit>, u64)> {
+            if query == STUCK_QUERY {
+                // Bounded like the child itself, so an orphan does not live forever.
+                std::thread::sleep(Duration::from_secs(120));
+            }
+            Ok((Vec::new(), 7))
         }
-        Ok((Vec::new(), 7))
+
+        fn suggest(&mut self, _: &str, _: usize) -> Vec<String> {
+            Vec::new()
+        }
     }
 
-    fn suggest(&mut self, _: &str, _: usize) -> Vec<String> {
-        Vec::new()
+    /// Starts the search worker watched as `ui::run` watches it, asks one query (the answer
+    /// is reported on `STATUS=`), and returns what the child's main loop calls each turn:
+    /// once `stuck` exists, it asks [`STUCK_QUERY`].
+    pub fn start(watchdog: &Watchdog, stuck: PathBuf) -> impl FnMut() {
+        // Answers run on the search thread itself (no event loop here).
+        let search = SearchWorker::start(Some(Box::new(ChildFinder)), Arc::new(|job| job()));
+        search.watch(watchdog.register("search"));
+        let reporter = watchdog.clone();
+        search.ask(1, "政务公开".into(), Vec::new(), move |answer| {
+            reporter.status(&format!("search answered: {} hits", answer.total));
+        });
+        let mut asked = false;
+        move || {
+            if !asked && stuck.exists() {
+                search.ask(2, STUCK_QUERY.into(), Vec::new(), |_| {});
+                asked = true;
+            }
+        }
     }
 }
 
 /// Not a test on its own: the "kiosk" process the supervisor tests start. It uses the real
 /// watchdog like the kiosk does, and hangs one of its threads when the supervisor asks:
 /// - `hang-worker-<pid>` in its directory: its worker thread stops beating;
-/// - `stuck-search-<pid>`: it asks its real search worker [`STUCK_QUERY`], which never ends;
+/// - `stuck-search-<pid>`: it asks its real search worker a query that never ends;
 /// - `hang-sync-<pid>` (through [`HANG_DIR_ENV`]): the sync runtime's thread blocks.
 ///
-/// With a `broker` file (an MQTT URL) it starts the real sync worker against it. It reports
+/// With a `broker` file (an MQTT URL) it starts the real sync worker against it (as the
+/// device named in a `device_id` file, if there is one). It reports
 /// on `STATUS=` when the search worker answered and when sync's connection state changes.
 #[test]
 #[ignore = "child process of the watchdog supervisor tests; does nothing unless they start it"]
@@ -319,8 +350,10 @@ fn watchdog_child_process() {
     assert!(watchdog.interval().is_some(), "the supervisor sets NOTIFY_SOCKET and WATCHDOG_USEC");
     // As ui::run does: sync first, with its heartbeat beaten on the sync runtime.
     let sync = std::fs::read_to_string(dir.join("broker")).ok().map(|url| {
+        let device_id = std::fs::read_to_string(dir.join("device_id"))
+            .unwrap_or_else(|_| format!("watchdog-child-{pid}"));
         let config = Config {
-            device_id: format!("watchdog-child-{pid}"),
+            device_id,
             data_dir: dir.join(format!("data-{pid}")),
             broker: url.trim().to_owned(),
             ..Config::default()
@@ -329,9 +362,10 @@ fn watchdog_child_process() {
     });
     let ui = watchdog.register("ui");
     let worker = watchdog.register("worker");
-    // The real search thread, answering on its own thread (no event loop here).
-    let search = SearchWorker::start(Some(Box::new(ChildFinder)), Arc::new(|job| job()));
-    search.watch(watchdog.register("search"));
+    #[cfg(feature = "ui")]
+    let mut search = child_search::start(&watchdog, dir.join(format!("stuck-search-{pid}")));
+    #[cfg(not(feature = "ui"))]
+    let search = || {};
     let every = watchdog.beat_interval();
     let hang = dir.join(format!("hang-worker-{pid}"));
     std::thread::spawn(move || loop {
@@ -340,22 +374,13 @@ fn watchdog_child_process() {
         }
         std::thread::sleep(every);
     });
-    let reporter = watchdog.clone();
-    search.ask(1, "政务公开".into(), Vec::new(), move |answer| {
-        reporter.status(&format!("search answered: {} hits", answer.total));
-    });
     watchdog.ready();
-    let stuck = dir.join(format!("stuck-search-{pid}"));
-    let mut asked_stuck = false;
     let mut sync_said = String::new();
     // A bound, so a child orphaned by a crashed test run does not live forever.
     let end = Instant::now() + Duration::from_secs(120);
     while Instant::now() < end {
         ui.beat();
-        if !asked_stuck && stuck.exists() {
-            search.ask(2, STUCK_QUERY.into(), Vec::new(), |_| {});
-            asked_stuck = true;
-        }
+        search();
         if let Some(sync) = &sync {
             let st = sync.status();
             let now = match (st.connected, st.last_error) {
@@ -403,7 +428,11 @@ impl Supervisor {
 
     /// A child that also runs the real sync worker against `broker` (an MQTT URL).
     fn start_with_broker(watchdog: Duration, broker: Option<&str>) -> Supervisor {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), watchdog, broker)
+    }
+
+    /// [`Supervisor::start_with_broker`] in a prepared child directory.
+    fn start_in(dir: tempfile::TempDir, watchdog: Duration, broker: Option<&str>) -> Supervisor {
         if let Some(url) = broker {
             std::fs::write(dir.path().join("broker"), url).expect("broker file");
         }
@@ -592,6 +621,7 @@ impl Supervisor {
     }
 }
 
+#[cfg(feature = "ui")]
 #[test]
 fn watchdog_restarts_a_kiosk_whose_search_hangs() {
     let mut sup = Supervisor::start(Duration::from_secs(2));
@@ -644,4 +674,27 @@ fn a_kiosk_whose_broker_is_unreachable_keeps_pinging() {
     // that allows for a busy machine, and a kiosk whose pings stopped sends none.
     assert!(pings >= 6, "the kiosk kept pinging while sync backed off: {pings} pings {during:?}");
     assert_eq!(sup.pid(), first, "the same process throughout");
+}
+
+#[test]
+#[ignore = "fails until src/sync retires its heartbeat when the sync worker stops on an error"]
+fn a_kiosk_whose_sync_worker_stops_on_a_config_error_keeps_pinging() {
+    let broker = crate::sync::Broker::plain();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Not a valid MQTT topic level: sync refuses to start and its thread ends.
+    std::fs::write(dir.path().join("device_id"), "hall 01/a").expect("device_id file");
+    let mut sup = Supervisor::start_in(dir, SYNC_WATCHDOG, Some(&broker.url()));
+    let first = sup.pid();
+    sup.wait_ready_and_pinging(first);
+    sup.wait_status(first, "sync stopped", |s| s.contains("sync stopped"));
+    let from = sup.events.len();
+    sup.run_until(SYNC_WATCHDOG * 3, |_| false);
+    let during = &sup.events[from..];
+    // The kiosk still serves its installed content offline; a sync that gave up is not a
+    // hang, and restarting would only repeat the same error until StartLimitAction=reboot.
+    let restarts = during.iter().filter(|e| matches!(e, Event::Restarted { .. })).count();
+    assert_eq!(
+        restarts, 0,
+        "a sync worker that stopped must not get the kiosk restarted: {during:?}"
+    );
 }
