@@ -1132,6 +1132,104 @@ mod tests {
         assert!(acks[0].contains("\"ok\":false") && acks[0].contains("expired"), "{}", acks[0]);
     }
 
+    fn signed_command(id: &str, action: Action) -> Vec<u8> {
+        let now = Utc::now();
+        let cmd = Command {
+            id: id.into(),
+            target: protocol::Target::Device("k1".into()),
+            issued: now,
+            expires: now + chrono::Duration::minutes(5),
+            action,
+        };
+        serde_json::to_vec(&Envelope::sign(&cmd, &[&key()]).expect("sign")).expect("json")
+    }
+
+    fn ui_engine(dir: &Path) -> (Engine, std::sync::mpsc::Receiver<UiCommand>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut e = engine(dir);
+        e.ui = Some(tx);
+        (e, rx)
+    }
+
+    #[test]
+    fn a_screenshot_is_uploaded_in_chunks_under_the_cap_and_then_acked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut e, ui) = ui_engine(dir.path());
+        // 64 KiB/s: each full chunk is a second of budget.
+        e.cap = 64 * 1024;
+        let mut link = FakeLink::default();
+        let cmd = topic::dev("k1", "cmd");
+        e.on_message(&mut link, &cmd, &signed_command("s1", Action::Screenshot), Utc::now());
+        assert_eq!(ui.try_recv().map(|c| c.action), Ok(Action::Screenshot));
+        assert!(link.on("cmd/ack").is_empty(), "no ack before the UI has answered");
+
+        let png: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let start = Instant::now();
+        let reply = UiReply { id: "s1".into(), outcome: UiOutcome::Screenshot(png.clone()) };
+        e.on_ui_reply(&mut link, reply, start);
+        assert_eq!(link.on("screenshot").len(), 1, "the cap holds back the other chunks");
+        assert!(link.on("cmd/ack").is_empty(), "the ack waits for the last chunk");
+        e.on_tick(&mut link, start + Duration::from_millis(500));
+        assert_eq!(link.on("screenshot").len(), 1, "half a second is not budget for a chunk");
+        for s in 1..=10 {
+            e.on_tick(&mut link, start + Duration::from_secs(s));
+        }
+        let chunks: Vec<Vec<u8>> = link
+            .published
+            .iter()
+            .filter(|(t, _, retain)| *t == topic::dev("k1", "screenshot") && !retain)
+            .map(|(_, p, _)| p.clone())
+            .collect();
+        assert_eq!(chunks.len(), 4);
+        let mut whole = Vec::new();
+        for c in &chunks {
+            let (h, data) = protocol::decode_chunk(c).expect("a chunk");
+            assert!(data.len() <= protocol::MAX_CHUNK);
+            assert_eq!((h.offset, h.total), (whole.len() as u64, png.len() as u64));
+            whole.extend_from_slice(data);
+        }
+        assert_eq!(whole, png);
+        let acks = link.on("cmd/ack");
+        assert_eq!(acks.len(), 1);
+        let want = format!("screenshot {} 200000 B", sha256_hex(&png));
+        assert!(acks[0].contains(&want) && acks[0].contains("\"ok\":true"), "{}", acks[0]);
+    }
+
+    #[test]
+    fn a_ui_that_does_not_answer_gets_a_failed_ack_and_a_late_answer_is_dropped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut e, _ui) = ui_engine(dir.path());
+        let mut link = FakeLink::default();
+        let restart = signed_command("r1", Action::Restart);
+        e.on_message(&mut link, &topic::dev("k1", "cmd"), &restart, Utc::now());
+        e.on_tick(&mut link, Instant::now() + UI_REPLY_TIMEOUT + Duration::from_secs(1));
+        let late = UiReply { id: "r1".into(), outcome: UiOutcome::Done("restarting".into()) };
+        e.on_ui_reply(&mut link, late, Instant::now());
+        let acks = link.on("cmd/ack");
+        assert_eq!(acks.len(), 1, "{acks:?}");
+        assert!(acks[0].contains("\"ok\":false") && acks[0].contains("did not answer"));
+    }
+
+    #[test]
+    fn set_setting_applies_sync_keys_at_once_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut e, ui) = ui_engine(dir.path());
+        let mut link = FakeLink::default();
+        let t = topic::dev("k1", "cmd");
+        let set = |k: &str, v: &str| Action::SetSetting { key: k.into(), value: v.into() };
+        e.on_message(&mut link, &t, &signed_command("a", set("bandwidth_kbps", "8")), Utc::now());
+        assert_eq!(e.cap, 8 * 1024);
+        e.on_message(&mut link, &t, &signed_command("b", set("volume", "3")), Utc::now());
+        e.on_message(&mut link, &t, &signed_command("c", set("idle_seconds", "60")), Utc::now());
+        let acks = link.on("cmd/ack");
+        assert_eq!(acks.len(), 2, "idle_seconds waits for the UI: {acks:?}");
+        assert!(acks[0].contains("\"ok\":true") && acks[0].contains("applied"), "{}", acks[0]);
+        assert!(acks[1].contains("\"ok\":false") && acks[1].contains("unknown setting"));
+        assert_eq!(ui.try_recv().map(|c| c.id), Ok("c".to_string()));
+        let local = crate::content::settings::effective(dir.path());
+        assert_eq!((local.bandwidth_kbps, local.idle_seconds), (8, 60));
+    }
+
     #[test]
     fn download_windows_wrap_past_midnight() {
         let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
