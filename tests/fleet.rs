@@ -79,6 +79,13 @@ struct Bench {
 
 impl Bench {
     fn start() -> Bench {
+        Bench::with(|_, _| {})
+    }
+
+    /// A bench whose dashboard and simulator arguments `tweak` adjusts (the fleet's
+    /// --published, --webhook…, the simulator's --drift, --paper-out…). The temp dir is
+    /// passed to `tweak` for fixtures.
+    fn with(tweak: impl FnOnce(&std::path::Path, &mut (FleetArgs, SimulateArgs))) -> Bench {
         let broker = Mosquitto::start();
         let dir = tempfile::tempdir().expect("temp dir");
         let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
@@ -91,7 +98,7 @@ impl Bench {
             db::add_user(&conn, "li", db::Role::Readonly, READER_PW).expect("reader");
         }
         let fb = FleetBroker { broker: Some(broker.url()), ..FleetBroker::default() };
-        let running = content_sync::fleet::start(FleetArgs {
+        let fleet_args = FleetArgs {
             broker: fb.clone(),
             db: db_path,
             listen: "127.0.0.1:0".into(),
@@ -99,6 +106,9 @@ impl Bench {
             offline_after: 3,
             stale_after: 3600,
             disk_min_percent: 10.0,
+            outbox_max_age: 3600,
+            published: None,
+            webhook: None,
             black_frames: vec![BLACK_FRAME.into()],
             sign_keys: vec![key_path],
             command_valid_for: 60,
@@ -106,10 +116,8 @@ impl Bench {
             secure_cookie: false,
             add_user: None,
             role: db::Role::Readonly,
-        })
-        .expect("starting the dashboard");
-        let sim = Arc::new(SimControl::default());
-        let args = SimulateArgs {
+        };
+        let sim_args = SimulateArgs {
             broker: fb,
             devices: 4,
             scopes: vec!["430182-001-01".into()],
@@ -119,9 +127,19 @@ impl Bench {
             black: 1,
             silent: 1,
             silent_after: 2,
+            published: None,
+            drift: Vec::new(),
+            paper_out: Vec::new(),
+            jam: Vec::new(),
+            outbox_stuck: Vec::new(),
             trust: vec![hex::encode(key.verifying_key().as_bytes())],
             seconds: None,
         };
+        let mut both = (fleet_args, sim_args);
+        tweak(dir.path(), &mut both);
+        let (fleet_args, args) = both;
+        let running = content_sync::fleet::start(fleet_args).expect("starting the dashboard");
+        let sim = Arc::new(SimControl::default());
         let ctl = sim.clone();
         let sim_thread = std::thread::spawn(move || {
             if let Err(e) = content_sync::fleet::simulate_until(args, ctl) {
@@ -292,7 +310,7 @@ fn an_operator_command_is_signed_acked_and_audited_and_a_reader_cannot_send_one(
         op.get("/device/sim-0003").3.contains("成功 ok：simulated resync")
     });
     wait_until("the ack in the audit log", Duration::from_secs(10), || {
-        let audit = op.get("/audit").3;
+        let audit = op.get("/commands").3;
         audit.contains("<td>zhang</td><td>sim-0003</td><td>resync</td>")
             && audit.contains("成功 simulated resync")
     });
@@ -311,7 +329,252 @@ fn an_operator_command_is_signed_acked_and_audited_and_a_reader_cannot_send_one(
     let acks = bench.sim.acks_sent.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(bench.sim.acks_sent.load(Ordering::Relaxed), acks, "no command reached a kiosk");
-    assert!(!op.get("/audit").3.contains("<td>li</td>"), "nothing audited for the reader");
+    assert!(!op.get("/commands").3.contains("<td>li</td>"), "nothing audited for the reader");
+}
+
+// ---------------------------------------------------------------------------------------
+// The 五统一 audit, printer and outbox alerts, the webhook, screenshots and paging
+// ---------------------------------------------------------------------------------------
+
+/// Publishes a city bundle (branding, functions, device settings, two baseline items) and a
+/// hall bundle (one local item) under `dir/published`, as `content-sync build` writes them.
+fn publish(dir: &std::path::Path) -> PathBuf {
+    use kiosk::content::{Body, Branding, DeviceSettings, Faq, Function, Functions, Item};
+    use kiosk::content::{ScopeCode, ScopeContent};
+    let faq = |id: &str, baseline: bool| Item {
+        id: id.into(),
+        title: format!("问答 {id}"),
+        domain: None,
+        baseline,
+        links: Vec::new(),
+        url: None,
+        body: Body::Faq(Faq { question: id.into(), answer: "答复".into(), published: None }),
+    };
+    let city = ScopeContent {
+        scope: ScopeCode::parse("430100").expect("scope"),
+        items: vec![faq("base-1", true), faq("base-2", true)],
+        branding: Some(Branding {
+            zone_name: "长沙市政务公开专区".into(), ..Branding::default()
+        }),
+        functions: Some(Functions { enabled: vec![Function::Policies, Function::Guides] }),
+        // Kiosks report every 2 s here, so 统一管理 fails 4 s after a kiosk goes quiet.
+        device: Some(DeviceSettings { health_interval_seconds: 2, ..DeviceSettings::default() }),
+        ..ScopeContent::default()
+    };
+    let hall = ScopeContent {
+        scope: ScopeCode::parse("430182-001-01").expect("scope"),
+        items: vec![faq("local-1", false)],
+        ..ScopeContent::default()
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let created = chrono::Utc::now();
+    let meta = kiosk::bundle::BundleMeta {
+        version: 1,
+        created,
+        expires: created + chrono::Duration::days(30),
+    };
+    let out = dir.join("published");
+    for (name, c) in [("city", &city), ("hall", &hall)] {
+        kiosk::bundle::write_bundle(&out.join(name), c, &[], &meta, &[&key]).expect("bundle");
+    }
+    out
+}
+
+/// The `<tr>` of one device in a page.
+fn row_of(body: &str, device: &str) -> String {
+    let at = body.find(&format!("<tr data-device=\"{device}\"")).unwrap_or(body.len());
+    let rest = &body[at..];
+    rest[..rest.find("</tr>").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn the_five_unified_audit_marks_drifting_and_silent_kiosks_with_reasons_in_page_and_csv() {
+    let bench = Bench::with(|dir, (fleet, sim)| {
+        let published = publish(dir);
+        fleet.published = Some(published.clone());
+        sim.published = Some(published);
+        // sim-0002 drifts in 统一内容, sim-0003 in 统一功能; sim-0004 goes quiet after 2 s.
+        sim.drift = vec![2, 3];
+    });
+    let mut b = Browser::new(&bench.base);
+    b.login("li", READER_PW);
+    wait_until(
+        "four audited kiosks, sim-0004 failing 统一管理",
+        Duration::from_secs(30),
+        || {
+            let body = b.get("/audit").3;
+            body.contains("<b id=\"audited\">4</b>")
+                && row_of(&body, "sim-0004").contains("✗ 不符合：已")
+                && row_of(&body, "sim-0001").matches("class=\"pass\"").count() == 5
+        },
+    );
+    let body = b.get("/audit").3;
+    assert!(body.contains("@media print"), "a print stylesheet");
+    assert!(body.contains("<tr class=\"group\"><th colspan=\"6\">430182-001-01</th></tr>"));
+    let r2 = row_of(&body, "sim-0002");
+    let cells: Vec<&str> = r2.split("<td class=\"").skip(1).map(|c| &c[..4]).collect();
+    assert_eq!(cells, ["pass", "fail", "pass", "pass", "pass"], "{r2}");
+    assert!(r2.contains("✗ 不符合：与发布不一致"), "a reason in text, not colour alone: {r2}");
+    let r3 = row_of(&body, "sim-0003");
+    let cells: Vec<&str> = r3.split("<td class=\"").skip(1).map(|c| &c[..4]).collect();
+    assert_eq!(cells, ["pass", "pass", "fail", "pass", "pass"], "{r3}");
+    // The silent kiosk still reported matching fingerprints before it went quiet.
+    let r4 = row_of(&body, "sim-0004");
+    assert!(r4.contains("发布的上报间隔为 2 秒"), "{r4}");
+
+    let (status, _, _, csv) = b.get("/audit.csv");
+    assert_eq!(status, 200);
+    assert!(csv.starts_with('\u{feff}'), "a BOM so Excel reads UTF-8");
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("设备,区划,统一标识,统一标识说明,统一内容"), "{}", lines[0]);
+    assert_eq!(lines.len(), 5, "a header and one row per device: {csv}");
+    let r2 = lines.iter().find(|l| l.starts_with("sim-0002,")).expect("sim-0002 in the CSV");
+    assert!(r2.starts_with("sim-0002,430182-001-01,✓,与发布一致,✗,与发布不一致"), "{r2}");
+    // A scope filter narrows the matrix.
+    assert!(b.get("/audit?scope=430102").3.contains("<b id=\"audited\">0</b>"));
+}
+
+/// A tiny HTTP server that records JSON bodies POSTed to it; the first request gets a
+/// 503, so the dashboard has to retry.
+fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        let mut first = true;
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut len = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let status = if first { "503 Service Unavailable" } else { "200 OK" };
+            if !first {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    seen.lock().expect("lock").push(v);
+                }
+            }
+            first = false;
+            let _ = reader
+                .get_mut()
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn printer_and_outbox_alerts_show_with_reasons_and_the_webhook_gets_their_start_and_end() {
+    let (url, got) = webhook_receiver();
+    let bench = Bench::with(|_, (fleet, sim)| {
+        fleet.webhook = Some(url);
+        fleet.outbox_max_age = 600;
+        sim.black = 0;
+        sim.silent = 0;
+        sim.paper_out = vec![2];
+        sim.jam = vec![3];
+        sim.outbox_stuck = vec![2];
+    });
+    let mut b = Browser::new(&bench.base);
+    b.login("li", READER_PW);
+    wait_until("printer and outbox alerts", Duration::from_secs(20), || {
+        let alerts = b.get("/alerts").3;
+        alerts.contains("sim-0002</a></td><td>430182-001-01</td><td>printer</td><td>打印机 kiosk：缺纸 (media-empty-error)")
+            && alerts.contains("sim-0003</a></td><td>430182-001-01</td><td>printer</td><td>打印机 kiosk：卡纸 (media-jam-error)")
+            && alerts.contains("<td>outbox-waiting</td><td>2 份群众申请等待回执，最早一份已等待 1 天")
+    });
+    assert!(!b.get("/alerts").3.contains("sim-0001"), "a healthy kiosk has no alert");
+    let notices = |state: &str, device: &str, kind: &str| {
+        got.lock()
+            .expect("lock")
+            .iter()
+            .filter(|v| v["state"] == state && v["device"] == device && v["kind"] == kind)
+            .count()
+    };
+    wait_until("the webhook to hear of the three alerts", Duration::from_secs(30), || {
+        notices("started", "sim-0002", "printer") == 1
+            && notices("started", "sim-0003", "printer") == 1
+            && notices("started", "sim-0002", "outbox-waiting") == 1
+    });
+    let first = got.lock().expect("lock")[0].clone();
+    assert!(first["reason"].as_str().is_some_and(|r| !r.is_empty()) && first["since"].is_string());
+    assert_eq!(first["scope"], "430182-001-01");
+    bench.sim.repair("sim-0003");
+    wait_until("the jam's end on the webhook", Duration::from_secs(20), || {
+        notices("ended", "sim-0003", "printer") == 1
+    });
+    assert!(!b.get("/alerts").3.contains("卡纸"), "the alert is gone from the page");
+    assert_eq!(notices("started", "sim-0002", "printer"), 1, "an open alert is announced once");
+}
+
+#[test]
+fn a_screenshot_command_leads_to_the_uploaded_png_on_the_device_page() {
+    let bench = Bench::start();
+    let mut op = Browser::new(&bench.base);
+    op.login("zhang", OPERATOR_PW);
+    wait_until("sim-0003 to report", Duration::from_secs(20), || {
+        op.get("/device/sim-0003").0 == 200
+    });
+    assert!(op.get("/device/sim-0003").3.contains("id=\"no-screenshot\""));
+    let csrf = op.csrf("/device/sim-0003");
+    let (status, location, ..) =
+        op.post("/device/sim-0003/command", &[("action", "screenshot"), ("csrf", &csrf)]);
+    assert_eq!((status, location.as_str()), (303, "/device/sim-0003#screenshot"));
+    wait_until("the screenshot on the device page", Duration::from_secs(20), || {
+        op.get("/device/sim-0003").3.contains("id=\"screenshot-img\"")
+            && op.get("/device/sim-0003/screenshot.png").0 == 200
+    });
+    let resp = op
+        .agent
+        .get(&format!("{}/device/sim-0003/screenshot.png", bench.base))
+        .set("Cookie", op.cookie.as_deref().unwrap_or_default())
+        .call()
+        .expect("the PNG");
+    assert_eq!(resp.header("Content-Type"), Some("image/png"));
+    let mut png = Vec::new();
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut png).expect("read");
+    let expected = content_sync::fleet::sim::test_png("sim-0003");
+    assert!(expected.len() > kiosk::sync::protocol::MAX_CHUNK, "the upload took several chunks");
+    assert_eq!(png, expected, "the PNG reassembled byte for byte");
+    assert_eq!(op.get("/device/sim-0001/screenshot.png").0, 404, "no screenshot, no PNG");
+    let anonymous = Browser::new(&bench.base);
+    assert_ne!(anonymous.get("/device/sim-0003/screenshot.png").0, 200, "login required");
+}
+
+#[test]
+fn the_fleet_page_pages_its_devices_alerting_first() {
+    let bench = Bench::with(|_, (_, sim)| {
+        sim.devices = 130;
+        sim.interval = 2;
+        sim.black = 0;
+        // The last three go quiet: they must lead page one although their ids sort last.
+        sim.silent = 3;
+    });
+    let mut b = Browser::new(&bench.base);
+    b.login("li", READER_PW);
+    wait_until("130 kiosks, three of them alerting", Duration::from_secs(60), || {
+        let body = b.get("/").3;
+        body.contains("<b id=\"total\">130</b>") && body.contains("<b id=\"alerting\">3</b>")
+    });
+    let one = b.get("/").3;
+    assert_eq!(one.matches("data-device=").count(), 100, "one page of 100 rows");
+    assert!(one.contains("第 <b id=\"page\">1</b> / 2 页"));
+    let first_rows: Vec<&str> =
+        one.split("data-device=\"").skip(1).take(3).map(|r| &r[..8]).collect();
+    assert_eq!(first_rows, ["sim-0128", "sim-0129", "sim-0130"], "alerting first");
+    let two = b.get("/?q=&status=&page=2").3;
+    assert_eq!(two.matches("data-device=").count(), 30);
+    assert!(two.contains("id=\"prev\"") && !two.contains("id=\"next\""));
+    // The scope tree still counts every device.
+    assert!(two.contains("430182</a></td><td>130</td>"));
 }
 
 // ---------------------------------------------------------------------------------------

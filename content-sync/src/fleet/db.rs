@@ -15,7 +15,7 @@ use argon2::Argon2;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::state::{Change, Device, Fleet, Sample, HISTORY};
+use super::state::{Change, Device, Fleet, Sample, ScreenshotMeta, HISTORY};
 use kiosk::sync::protocol::Health;
 
 const SCHEMA: &str = "
@@ -25,6 +25,7 @@ CREATE INDEX IF NOT EXISTS health_device_at ON health(device, at);
 CREATE TABLE IF NOT EXISTS events (device TEXT NOT NULL, at TEXT NOT NULL, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_device_at ON events(device, at);
 CREATE TABLE IF NOT EXISTS published (scope TEXT PRIMARY KEY, version INTEGER NOT NULL, since TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS screenshots (device TEXT PRIMARY KEY, at TEXT NOT NULL, sha256 TEXT NOT NULL, png BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, user TEXT NOT NULL, csrf TEXT NOT NULL, expires TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -176,6 +177,15 @@ pub fn audit_log(conn: &Connection, limit: usize) -> anyhow::Result<Vec<AuditRow
     Ok(rows)
 }
 
+/// The last screenshot of a device: (PNG, when it arrived).
+pub fn screenshot(conn: &Connection, device: &str) -> anyhow::Result<Option<(Vec<u8>, String)>> {
+    Ok(conn
+        .query_row("SELECT png, at FROM screenshots WHERE device = ?1", [device], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
 /// Loads the devices, their recent history and the published versions into a fresh fleet,
 /// so a restarted dashboard still shows what it knew.
 pub fn load(conn: &Connection) -> anyhow::Result<Fleet> {
@@ -222,6 +232,20 @@ pub fn load(conn: &Connection) -> anyhow::Result<Fleet> {
             if d.history.len() > HISTORY {
                 d.history.pop_front();
             }
+        }
+    }
+    let mut st = conn.prepare("SELECT device, at, sha256, length(png) FROM screenshots")?;
+    for row in st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })? {
+        let (id, at, sha256, size) = row?;
+        if let (Some(d), Some(at)) = (fleet.devices.get_mut(&id), time(Some(at))) {
+            d.screenshot = Some(ScreenshotMeta { at, sha256, size: size as u64 });
         }
     }
     let mut st = conn.prepare("SELECT scope, version, since FROM published")?;
@@ -314,6 +338,13 @@ fn flush(conn: &mut Connection, pending: &mut Vec<Change>) -> anyhow::Result<()>
                 tx.execute(
                     "UPDATE audit SET ok = ?1, result = ?2 WHERE command_id = ?3 AND device = ?4",
                     params![ack.ok, ack.result, ack.id, ack.device],
+                )?;
+            }
+            Change::Screenshot { device, meta, png } => {
+                tx.execute(
+                    "INSERT INTO screenshots(device, at, sha256, png) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(device) DO UPDATE SET at = ?2, sha256 = ?3, png = ?4",
+                    params![device, meta.at.to_rfc3339(), meta.sha256, png],
                 )?;
             }
             Change::Published { scope, version, at } => {

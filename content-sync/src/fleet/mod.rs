@@ -13,10 +13,13 @@
 //! a minute (no backlog) at 2.3% of one core and 44 MB RSS; the full fleet page (2.4 MB of
 //! HTML) rendered in 0.14–0.30 s, a filtered one in 0.06 s, /metrics (6.8 MB) in 0.32 s.
 
+pub mod audit;
 pub mod db;
+pub mod screenshot;
 pub mod sim;
 pub mod state;
 pub mod web;
+pub mod webhook;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +82,17 @@ pub struct FleetArgs {
     /// Free disk below this percentage alerts.
     #[arg(long, default_value_t = 10.0)]
     pub disk_min_percent: f64,
+    /// Seconds a resident's submission may wait in a kiosk's outbox for the city's
+    /// receipt before it alerts.
+    #[arg(long, default_value_t = 3600)]
+    pub outbox_max_age: i64,
+    /// The published bundles the 五统一 audit compares every kiosk with: a folder with one
+    /// bundle folder per scope, as `content-sync build` writes them. Re-read when it changes.
+    #[arg(long)]
+    pub published: Option<PathBuf>,
+    /// POST a JSON notice to this http:// URL for every alert that starts or ends.
+    #[arg(long)]
+    pub webhook: Option<String>,
     /// A frame checksum that means a black screen (repeat for several resolutions).
     #[arg(long = "black-frame")]
     pub black_frames: Vec<String>,
@@ -113,6 +127,9 @@ pub struct App {
     pub client: AsyncClient,
     pub keys: Vec<SigningKey>,
     pub stop: AtomicBool,
+    /// The published bundles (`--published`), for the 五统一 audit.
+    pub published: Option<Mutex<audit::Published>>,
+    pub webhook_stats: Arc<webhook::Stats>,
 }
 
 /// Runs the dashboard until the process is stopped (or adds an account and returns).
@@ -184,7 +201,15 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
         stale_after: chrono::Duration::seconds(args.stale_after),
         disk_min_percent: args.disk_min_percent,
         black_frames: args.black_frames.clone(),
+        outbox_max_age: chrono::Duration::seconds(args.outbox_max_age),
     };
+    let published = match &args.published {
+        Some(dir) => Some(Mutex::new(audit::Published::load(dir)?)),
+        None => None,
+    };
+    if let Some(url) = &args.webhook {
+        webhook::Target::parse(url)?;
+    }
     let client_id = format!("content-sync-fleet-{:08x}", rand::random::<u32>());
     let mut opts = broker.options(&client_id)?;
     // A whole city reports into this one connection: a deep queue avoids stalls.
@@ -208,6 +233,8 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
         client: client.clone(),
         keys,
         stop: AtomicBool::new(false),
+        published,
+        webhook_stats: Arc::default(),
     });
     let (tx, rx) = mpsc::channel();
     let keep = chrono::Duration::hours(app.args.keep_hours);
@@ -223,6 +250,9 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
             tracing::error!("fleet MQTT loop stopped: {e:#}");
         }
     })?);
+    if let Some(url) = app.args.webhook.clone() {
+        threads.extend(webhook::start(app.clone(), &url)?);
+    }
     threads.extend(web::serve(app.clone(), server, false)?);
     if let Some(m) = metrics {
         threads.extend(web::serve(app.clone(), m, true)?);
@@ -233,7 +263,7 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
 
 /// The topics the dashboard listens to.
 fn subscriptions() -> Vec<String> {
-    let mut subs: Vec<String> = ["state", "health", "usage", "event", "cmd/ack"]
+    let mut subs: Vec<String> = ["state", "health", "usage", "event", "cmd/ack", "screenshot"]
         .iter()
         .map(|l| topic::dev("+", l))
         .collect();

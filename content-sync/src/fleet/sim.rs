@@ -50,6 +50,24 @@ pub struct SimulateArgs {
     pub silent: usize,
     #[arg(long, default_value_t = 60)]
     pub silent_after: u64,
+    /// The published bundles (as for `fleet --published`): kiosks report the 五统一
+    /// fingerprints the city expects for their scope, so the audit passes.
+    #[arg(long)]
+    pub published: Option<std::path::PathBuf>,
+    /// Device numbers (1-based, comma-separated) whose fingerprints drift from the
+    /// published ones: kiosk n drifts in part (n-1) mod 4 — 统一标识, 统一内容, 统一功能,
+    /// 统一设置.
+    #[arg(long, value_delimiter = ',')]
+    pub drift: Vec<usize>,
+    /// Device numbers whose printer is out of paper (stopped, media-empty-error).
+    #[arg(long, value_delimiter = ',')]
+    pub paper_out: Vec<usize>,
+    /// Device numbers whose printer is jammed (stopped, media-jam-error).
+    #[arg(long, value_delimiter = ',')]
+    pub jam: Vec<usize>,
+    /// Device numbers whose outbox holds submissions a day old with no receipt.
+    #[arg(long, value_delimiter = ',')]
+    pub outbox_stuck: Vec<usize>,
     /// Root public keys (hex) that commands must be signed by; without, any command is acked.
     #[arg(long = "trust")]
     pub trust: Vec<String>,
@@ -66,6 +84,9 @@ pub struct SimControl {
     /// Kiosks to kill: their connection is dropped without DISCONNECT, so the broker
     /// publishes their last will, as when a kiosk loses power.
     pub kill: Mutex<HashSet<String>>,
+    /// Kiosks repaired: from their next report on, no black screen, printer fault or
+    /// stuck outbox (so an alert can be seen to end).
+    pub heal: Mutex<HashSet<String>>,
     pub health_sent: AtomicU64,
     pub acks_sent: AtomicU64,
     pub connected: AtomicU64,
@@ -79,6 +100,14 @@ impl SimControl {
     }
     fn killed(&self, device: &str) -> bool {
         self.kill.lock().map(|k| k.contains(device)).unwrap_or(false)
+    }
+    pub fn repair(&self, device: &str) {
+        if let Ok(mut k) = self.heal.lock() {
+            k.insert(device.to_string());
+        }
+    }
+    fn healed(&self, device: &str) -> bool {
+        self.heal.lock().map(|k| k.contains(device)).unwrap_or(false)
     }
 }
 
@@ -106,6 +135,16 @@ pub fn simulate_until(args: SimulateArgs, ctl: Arc<SimControl>) -> anyhow::Resul
     let scopes: Vec<ScopeCode> =
         args.scopes.iter().map(|s| ScopeCode::parse(s)).collect::<Result<_, _>>()?;
     anyhow::ensure!(!scopes.is_empty(), "give at least one --scope");
+    // The fingerprints each hall's kiosks report, from the same function the fleet uses.
+    let mut standards = std::collections::HashMap::new();
+    if let Some(dir) = &args.published {
+        let mut published = super::audit::Published::load(dir)?;
+        for s in &scopes {
+            if let Ok(e) = published.expected(s) {
+                standards.insert(s.clone(), e.standard);
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -117,8 +156,39 @@ pub fn simulate_until(args: SimulateArgs, ctl: Arc<SimControl>) -> anyhow::Resul
         for (i, id) in device_ids(&args).into_iter().enumerate() {
             let opts = broker.options(&id)?;
             let scope = scopes[i % scopes.len()].clone();
-            let kind = Kind { black: i < args.black, silent: i >= n.saturating_sub(args.silent) };
-            tasks.push(tokio::spawn(kiosk(id, scope, kind, opts, args.clone(), ctl.clone())));
+            let no = i + 1;
+            let mut standard = standards.get(&scope).cloned();
+            if let Some(s) = standard.as_mut().filter(|_| args.drift.contains(&no)) {
+                let part = match i % 4 {
+                    0 => &mut s.branding,
+                    1 => &mut s.baseline,
+                    2 => &mut s.functions,
+                    _ => &mut s.settings,
+                };
+                *part = kiosk::bundle::format::sha256_hex(format!("drift {part}").as_bytes());
+            }
+            let printer = if args.paper_out.contains(&no) {
+                Some("media-empty-error")
+            } else if args.jam.contains(&no) {
+                Some("media-jam-error")
+            } else {
+                None
+            };
+            let kind = Kind {
+                black: i < args.black,
+                silent: i >= n.saturating_sub(args.silent),
+                printer,
+                outbox_stuck: args.outbox_stuck.contains(&no),
+            };
+            tasks.push(tokio::spawn(kiosk(
+                id,
+                scope,
+                kind,
+                standard,
+                opts,
+                args.clone(),
+                ctl.clone(),
+            )));
             // Spread the connects: a broker takes a thundering herd badly.
             if i % 100 == 99 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -135,12 +205,16 @@ pub fn simulate_until(args: SimulateArgs, ctl: Arc<SimControl>) -> anyhow::Resul
 struct Kind {
     black: bool,
     silent: bool,
+    /// The CUPS reason of a printer fault.
+    printer: Option<&'static str>,
+    outbox_stuck: bool,
 }
 
 async fn kiosk(
     id: String,
     scope: ScopeCode,
     kind: Kind,
+    standard: Option<kiosk::sync::protocol::Standard>,
     mut opts: rumqttc::MqttOptions,
     args: Arc<SimulateArgs>,
     ctl: Arc<SimControl>,
@@ -159,6 +233,8 @@ async fn kiosk(
     let mut check = tokio::time::interval(Duration::from_millis(100));
     let mut touches = 0u64;
     let mut connected = false;
+    // A stuck outbox's oldest submission stays the same from report to report.
+    let stuck_since = Utc::now() - chrono::Duration::days(1);
     // The event loop runs on its own task: `EventLoop::poll` is not cancel-safe while it
     // connects, so it must not sit in a select! beside the timers (under load, a connect
     // longer than a timer tick would be dropped and retried forever).
@@ -206,7 +282,16 @@ async fn kiosk(
                     }
                 }
                 Some(Some(payload)) => {
-                    let ack = answer(&id, &chain, &args.trust, &payload);
+                    let (ack, screenshot) = answer(&id, &chain, &args.trust, &payload);
+                    if screenshot {
+                        // Every chunk first, then the ack, as the kiosk does.
+                        let png = test_png(&id);
+                        let sha = kiosk::bundle::format::sha256_hex(&png);
+                        for (n, part) in png.chunks(protocol::MAX_CHUNK).enumerate() {
+                            let header = protocol::ChunkHeader { sha256: sha.clone(), offset: (n * protocol::MAX_CHUNK) as u64, total: png.len() as u64, error: None };
+                            let _ = client.publish(topic::dev(&id, "screenshot"), QoS::AtLeastOnce, false, protocol::encode_chunk(&header, part)).await;
+                        }
+                    }
                     if let Ok(bytes) = serde_json::to_vec(&ack) {
                         if client.publish(topic::dev(&id, "cmd/ack"), QoS::AtLeastOnce, false, bytes).await.is_ok() {
                             ctl.acks_sent.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +304,20 @@ async fn kiosk(
                     continue;
                 }
                 touches += rand::thread_rng().gen_range(0..20);
-                let h = health(&id, &chain, args.content_version, kind.black, touches);
+                let kind = if ctl.healed(&id) { Kind { black: false, printer: None, outbox_stuck: false, ..kind } } else { kind };
+                let mut h = health(&id, &chain, args.content_version, kind.black, touches);
+                h.standard = standard.clone();
+                h.printer = Some(kiosk::sync::protocol::PrinterStatus {
+                    name: "kiosk".into(),
+                    state: if kind.printer.is_some() { "stopped" } else { "idle" }.into(),
+                    reasons: kind.printer.map(|r| vec![r.to_string()]).unwrap_or_default(),
+                    queued_jobs: u32::from(kind.printer.is_some()),
+                });
+                h.outbox = Some(if kind.outbox_stuck {
+                    kiosk::sync::protocol::OutboxStatus { waiting: 2, oldest: Some(stuck_since) }
+                } else {
+                    kiosk::sync::protocol::OutboxStatus::default()
+                });
                 let usage = Usage { device: id.clone(), searches: rand::thread_rng().gen_range(0..5), ..Usage::default() };
                 if let (Ok(h), Ok(u)) = (serde_json::to_vec(&h), serde_json::to_vec(&usage)) {
                     let _ = client.publish(topic::dev(&id, "health"), QoS::AtMostOnce, false, h).await;
@@ -276,8 +374,73 @@ fn health(id: &str, chain: &[ScopeCode], version: u64, black: bool, touches: u64
     }
 }
 
-/// The ack a kiosk sends for a command message.
-fn answer(id: &str, chain: &[ScopeCode], trust: &[String], payload: &[u8]) -> Ack {
+/// The ack a kiosk sends for a command message, and whether it asks for a screenshot.
+fn answer(id: &str, chain: &[ScopeCode], trust: &[String], payload: &[u8]) -> (Ack, bool) {
+    let ack = answer_ack(id, chain, trust, payload);
+    let screenshot = ack.ok && ack.result == "simulated screenshot";
+    (ack, screenshot)
+}
+
+/// A small PNG that differs per device: a stripe pattern, stored (uncompressed) deflate,
+/// larger than one chunk so an upload takes several messages.
+pub fn test_png(id: &str) -> Vec<u8> {
+    let (w, h) = (200u32, 120u32);
+    let seed = kiosk::bundle::format::sha256_hex(id.as_bytes());
+    let colour = hex::decode(&seed[..6]).unwrap_or_else(|_| vec![200, 30, 30]);
+    let mut raw = Vec::with_capacity(((w * 3 + 1) * h) as usize);
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            if (x / 20 + y / 20) % 2 == 0 {
+                raw.extend_from_slice(&colour);
+            } else {
+                raw.extend_from_slice(&[250, 250, 250]);
+            }
+        }
+    }
+    // zlib stream of stored blocks.
+    let mut z = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        z.push(u8::from(i + 1 == blocks.len()));
+        let len = b.len() as u16;
+        z.extend_from_slice(&len.to_le_bytes());
+        z.extend_from_slice(&(!len).to_le_bytes());
+        z.extend_from_slice(b);
+    }
+    let (mut a, mut bsum) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        bsum = (bsum + a) % 65_521;
+    }
+    z.extend_from_slice(&((bsum << 16) | a).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    for (kind, data) in [(b"IHDR", ihdr.as_slice()), (b"IDAT", z.as_slice()), (b"IEND", &[][..])] {
+        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in bytes {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+fn answer_ack(id: &str, chain: &[ScopeCode], trust: &[String], payload: &[u8]) -> Ack {
     let refuse = |cmd_id: String, result: String| Ack {
         id: cmd_id,
         device: id.to_string(),

@@ -26,6 +26,8 @@ pub struct Rules {
     pub disk_min_percent: f64,
     /// Frame checksums that mean an all-black screen.
     pub black_frames: Vec<String>,
+    /// A resident's submission waiting longer than this for the city's receipt alerts.
+    pub outbox_max_age: Duration,
 }
 
 impl Default for Rules {
@@ -35,6 +37,7 @@ impl Default for Rules {
             stale_after: Duration::hours(1),
             disk_min_percent: 10.0,
             black_frames: Vec::new(),
+            outbox_max_age: Duration::hours(1),
         }
     }
 }
@@ -91,7 +94,61 @@ pub struct Device {
     /// Since when the last frame has been black / the disk nearly full, while it lasts.
     pub black_since: Option<DateTime<Utc>>,
     pub disk_low_since: Option<DateTime<Utc>>,
+    /// Since when the printer has been out of paper, jammed or stopped, while it lasts.
+    pub printer_since: Option<DateTime<Utc>>,
+    /// When the last health report arrived, and the gap to the one before it (统一管理:
+    /// does the device report at the published interval).
+    pub health_at: Option<DateTime<Utc>>,
+    pub health_gap: Option<Duration>,
+    /// The last complete screenshot (the PNG itself is in the database).
+    pub screenshot: Option<ScreenshotMeta>,
     pub searches: u64,
+}
+
+/// The last screenshot a device uploaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScreenshotMeta {
+    pub at: DateTime<Utc>,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// CUPS printer-state-reasons (without their `-error`/`-warning`/`-report` suffix) that
+/// stop a kiosk from printing, with the words an operator reads.
+const PRINTER_FAULTS: &[(&str, &str)] = &[
+    ("media-empty", "缺纸"),
+    ("media-needed", "缺纸"),
+    ("media-jam", "卡纸"),
+    ("paper-jam", "卡纸"),
+    ("door-open", "舱门未关"),
+    ("cover-open", "盖板未关"),
+    ("input-tray-missing", "纸盒缺失"),
+    ("marker-supply-empty", "墨粉耗尽"),
+    ("toner-empty", "墨粉耗尽"),
+    ("offline", "打印机离线"),
+    ("shutdown", "打印机已关闭"),
+];
+
+/// What is wrong with a printer, in words, or None when it can print.
+pub fn printer_fault(p: &protocol::PrinterStatus) -> Option<String> {
+    let mut words: Vec<String> = Vec::new();
+    for r in &p.reasons {
+        let base = r
+            .strip_suffix("-error")
+            .or_else(|| r.strip_suffix("-warning"))
+            .or_else(|| r.strip_suffix("-report"))
+            .unwrap_or(r);
+        if let Some((_, zh)) = PRINTER_FAULTS.iter().find(|(k, _)| *k == base) {
+            words.push(format!("{zh} ({r})"));
+        }
+    }
+    if words.is_empty() && p.state != "stopped" {
+        return None;
+    }
+    if p.state == "stopped" {
+        words.push("队列已停止 (stopped)".into());
+    }
+    Some(format!("打印机 {}：{}", p.name, words.join("，")))
 }
 
 /// What is wrong with a device.
@@ -101,6 +158,8 @@ pub enum AlertKind {
     Stale,
     BlackScreen,
     DiskFull,
+    Printer,
+    Outbox,
 }
 
 impl AlertKind {
@@ -110,6 +169,8 @@ impl AlertKind {
             AlertKind::Stale => "stale-content",
             AlertKind::BlackScreen => "black-screen",
             AlertKind::DiskFull => "disk-full",
+            AlertKind::Printer => "printer",
+            AlertKind::Outbox => "outbox-waiting",
         }
     }
 }
@@ -130,6 +191,8 @@ pub struct Fleet {
     /// Published manifest version per scope, and when the fleet first saw that version.
     pub published: BTreeMap<ScopeCode, (u64, DateTime<Utc>)>,
     pub commands: VecDeque<SentCommand>,
+    /// Screenshots being received, chunk by chunk.
+    pub screenshots: super::screenshot::Assembler,
 }
 
 /// What one MQTT message changed, for the database writer.
@@ -140,6 +203,7 @@ pub enum Change {
     Event { device: String, at: DateTime<Utc>, text: String },
     Ack(Ack),
     Published { scope: ScopeCode, version: u64, at: DateTime<Utc> },
+    Screenshot { device: String, meta: ScreenshotMeta, png: Vec<u8> },
 }
 
 impl Fleet {
@@ -194,6 +258,8 @@ impl Fleet {
                     h.content.iter().map(|v| v.scope.clone()).max_by_key(|s| s.chain().len());
                 let d = self.device(id);
                 d.last_seen = Some(now);
+                d.health_gap = d.health_at.map(|t| now - t);
+                d.health_at = Some(now);
                 if scope.is_some() {
                     d.scope = scope.clone();
                 }
@@ -204,6 +270,8 @@ impl Fleet {
                     && (h.disk_available_bytes as f64) * 100.0 / (h.disk_total_bytes as f64)
                         < rules.disk_min_percent;
                 d.disk_low_since = if low { d.disk_low_since.or(Some(now)) } else { None };
+                let printer = h.printer.as_ref().and_then(printer_fault).is_some();
+                d.printer_since = if printer { d.printer_since.or(Some(now)) } else { None };
                 d.history.push_back(Sample::of(&h));
                 while d.history.len() > HISTORY {
                     d.history.pop_front();
@@ -237,6 +305,18 @@ impl Fleet {
                     c.ack = Some(ack.clone());
                 }
                 Some(Change::Ack(ack))
+            }
+            "screenshot" => {
+                let png = self.screenshots.push(id, payload, now)?;
+                let meta = ScreenshotMeta {
+                    at: now,
+                    sha256: kiosk::bundle::format::sha256_hex(&png),
+                    size: png.len() as u64,
+                };
+                let d = self.device(id);
+                d.last_seen = Some(now);
+                d.screenshot = Some(meta.clone());
+                Some(Change::Screenshot { device: id.to_string(), meta, png })
             }
             _ => None,
         }
@@ -304,6 +384,28 @@ impl Fleet {
                 since,
             );
         }
+        if let (Some(since), Some(p)) =
+            (d.printer_since, d.health.as_ref().and_then(|h| h.printer.as_ref()))
+        {
+            if let Some(reason) = printer_fault(p) {
+                push(AlertKind::Printer, reason, since);
+            }
+        }
+        if let Some(o) = d.health.as_ref().and_then(|h| h.outbox.as_ref()) {
+            if let Some(oldest) =
+                o.oldest.filter(|t| o.waiting > 0 && now - *t > rules.outbox_max_age)
+            {
+                push(
+                    AlertKind::Outbox,
+                    format!(
+                        "{} 份群众申请等待回执，最早一份已等待 {} (submissions waiting too long)",
+                        o.waiting,
+                        human_duration(now - oldest)
+                    ),
+                    oldest + rules.outbox_max_age,
+                );
+            }
+        }
         out
     }
 
@@ -328,6 +430,18 @@ fn describe_event(e: &Event) -> String {
             )
         }
         Event::CommandRefused { reason, .. } => format!("command refused: {reason}"),
+    }
+}
+
+/// A duration in the largest whole unit: 3 天 4 小时, 5 小时 12 分, 7 分钟.
+pub fn human_duration(d: Duration) -> String {
+    let m = d.num_minutes().max(0);
+    if m >= 24 * 60 {
+        format!("{} 天 {} 小时", m / (24 * 60), m % (24 * 60) / 60)
+    } else if m >= 60 {
+        format!("{} 小时 {} 分", m / 60, m % 60)
+    } else {
+        format!("{m} 分钟")
     }
 }
 
@@ -404,6 +518,46 @@ mod tests {
         let a = f.alerts_of(&f.devices["k1"], &rules, t0 + Duration::seconds(41));
         assert_eq!(a[0].kind, AlertKind::Offline);
         assert!(a[0].reason.contains("last will"));
+    }
+
+    #[test]
+    fn a_jammed_printer_and_an_old_outbox_alert_with_reason_and_start() {
+        let rules = Rules { outbox_max_age: Duration::minutes(30), ..Rules::default() };
+        let t0 = Utc::now();
+        let report = |reasons: Vec<&str>, state: &str, oldest| {
+            serde_json::to_vec(&Health {
+                device: "k1".into(),
+                printer: Some(protocol::PrinterStatus {
+                    name: "hp".into(),
+                    state: state.into(),
+                    reasons: reasons.into_iter().map(str::to_string).collect(),
+                    queued_jobs: 1,
+                }),
+                outbox: Some(protocol::OutboxStatus { waiting: 3, oldest }),
+                ..Health::default()
+            })
+            .expect("json")
+        };
+        let mut f = Fleet::default();
+        let topic = topic::dev("k1", "health");
+        f.ingest(&topic, &report(vec!["toner-low-warning"], "idle", Some(t0)), &rules, t0);
+        assert!(f.alerts_of(&f.devices["k1"], &rules, t0).is_empty(), "low toner still prints");
+        let t1 = t0 + Duration::minutes(10);
+        f.ingest(&topic, &report(vec!["media-jam-error"], "stopped", Some(t0)), &rules, t1);
+        let t2 = t0 + Duration::minutes(40);
+        f.ingest(&topic, &report(vec!["media-jam-error"], "stopped", Some(t0)), &rules, t2);
+        let a = f.alerts_of(&f.devices["k1"], &rules, t2);
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert_eq!((&a[0].kind, a[0].since), (&AlertKind::Printer, t1));
+        assert!(a[0].reason.contains("卡纸 (media-jam-error)") && a[0].reason.contains("stopped"));
+        assert_eq!((&a[1].kind, a[1].since), (&AlertKind::Outbox, t0 + Duration::minutes(30)));
+        assert!(
+            a[1].reason.contains("3 份群众申请等待回执，最早一份已等待 40 分钟"),
+            "{}",
+            a[1].reason
+        );
+        f.ingest(&topic, &report(vec![], "idle", None), &rules, t2);
+        assert!(f.alerts_of(&f.devices["k1"], &rules, t2).is_empty(), "both end when fixed");
     }
 
     #[test]

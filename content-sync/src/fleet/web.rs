@@ -16,12 +16,15 @@ use kiosk::sync::protocol::{topic, Action, Command, Target};
 use rumqttc::QoS;
 use tiny_http::{Header, Request, Response, Server};
 
+use super::audit::{self, COLUMNS};
 use super::db::{self, Role, Session};
 use super::state::{bytes, Device, Fleet, SentCommand};
 use super::App;
 
 const COOKIE: &str = "fleet_session";
 const WORKERS: usize = 4;
+/// Device rows per page of the fleet page (alerting devices first).
+pub const PAGE_SIZE: usize = 100;
 
 /// Starts the worker threads answering `server`. With `metrics_only`, only `/metrics` is
 /// served, without login.
@@ -221,13 +224,33 @@ fn route(app: &App, req: &mut Request) -> anyhow::Result<Response<std::io::Curso
     match path {
         "/" => Ok(html_response(200, fleet_page(app, &session, &query)?)),
         "/alerts" => Ok(html_response(200, alerts_page(app, &session)?)),
-        "/audit" => Ok(html_response(200, audit_page(app, &session)?)),
+        "/commands" => Ok(html_response(200, commands_page(app, &session)?)),
+        "/audit" => Ok(html_response(200, standard_page(app, &session, &query)?)),
+        "/audit.csv" => {
+            let r = Response::from_data(standard_csv(app, &query)?);
+            let r = with_header(r, "Content-Type", "text/csv; charset=utf-8");
+            Ok(with_header(r, "Content-Disposition", "attachment; filename=\"wutongyi-audit.csv\""))
+        }
         "/metrics" => Ok(with_header(
             Response::from_string(metrics(app)),
             "Content-Type",
             "text/plain; version=0.0.4",
         )),
         _ => match path.strip_prefix("/device/") {
+            Some(rest) if rest.ends_with("/screenshot.png") => {
+                let id = url_decode(rest.trim_end_matches("/screenshot.png"));
+                Ok(match db::screenshot(&*lock(&app.conn)?, &id)? {
+                    Some((png, _)) => with_header(
+                        with_header(Response::from_data(png), "Content-Type", "image/png"),
+                        "Cache-Control",
+                        "no-store",
+                    ),
+                    None => html_response(
+                        404,
+                        page("未找到", Some(&session), "<p>这台设备还没有截屏。</p>"),
+                    ),
+                })
+            }
             Some(id) => Ok(match device_page(app, &session, &url_decode(id))? {
                 Some(body) => html_response(200, body),
                 None => html_response(404, page("未找到", Some(&session), "<p>没有这台设备。</p>")),
@@ -332,7 +355,8 @@ fn command(
         ack: None,
     });
     fleet.commands.truncate(1000);
-    Ok(redirect(&format!("/device/{}", url_encode(device))))
+    let anchor = if matches!(action, Action::Screenshot) { "#screenshot" } else { "" };
+    Ok(redirect(&format!("/device/{}{anchor}", url_encode(device))))
 }
 
 const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f5f7;color:#222}header{background:#b3241b;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center}header a{color:#fff}main{padding:1em}table{border-collapse:collapse;background:#fff;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left}.on{color:#18794e}.off{color:#b3241b;font-weight:bold}.warn{background:#fff4e5}.card{background:#fff;padding:.8em;margin:.5em 0;border:1px solid #ddd}svg{background:#fafafa;border:1px solid #eee}form.inline{display:inline}button{margin:.2em}.muted{color:#777}.charts{display:flex;flex-wrap:wrap;gap:.5em}.charts .card{margin:0}";
@@ -340,7 +364,7 @@ const CSS: &str = "body{font-family:sans-serif;margin:0;background:#f4f5f7;color
 fn page(title: &str, session: Option<&Session>, body: &str) -> String {
     let nav = match session {
         Some(s) => format!(
-            "<a href=\"/\">设备总览</a><a href=\"/alerts\">告警</a><a href=\"/audit\">指令审计</a><span>{} ({})</span><form class=\"inline\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>退出</button></form>",
+            "<a href=\"/\">设备总览</a><a href=\"/alerts\">告警</a><a href=\"/audit\">五统一审计</a><a href=\"/commands\">指令记录</a><span>{} ({})</span><form class=\"inline\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>退出</button></form>",
             esc(&s.user),
             s.role.as_str(),
             esc(&s.csrf)
@@ -377,7 +401,7 @@ fn fleet_page(
     let only = query.get("status").cloned().unwrap_or_default();
     // Counts per scope and every ancestor: (devices, online, offline, alerting).
     let mut counts: BTreeMap<String, [usize; 4]> = BTreeMap::new();
-    let mut groups: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    let mut rows: Vec<(String, Row)> = Vec::new();
     for d in fleet.devices.values() {
         let online = Fleet::is_online(d, &app.rules, now);
         let alerts: Vec<String> = fleet
@@ -405,7 +429,7 @@ fn fleet_page(
                 _ => true,
             };
         if matches {
-            groups.entry(hall).or_default().push((d, online, alerts));
+            rows.push((hall, (d, online, alerts)));
         }
     }
     let total: usize = fleet.devices.len();
@@ -439,9 +463,37 @@ fn fleet_page(
         );
     }
     b.push_str("</table>");
-    for (hall, devices) in &groups {
+    // Alerting devices first, then by hall and id; one page of rows, grouped by hall.
+    rows.sort_by(|(ha, (da, _, aa)), (hb, (db, _, ab))| {
+        (aa.is_empty(), ha, &da.id).cmp(&(ab.is_empty(), hb, &db.id))
+    });
+    let pages = rows.len().div_ceil(PAGE_SIZE).max(1);
+    let page_no =
+        query.get("page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).clamp(1, pages);
+    let link = |n: usize| format!("/?q={}&status={}&page={n}", url_encode(&q), url_encode(&only));
+    let mut nav = format!(
+        "<p class=\"pager\">匹配 <b id=\"matching\">{}</b> 台 · 第 <b id=\"page\">{page_no}</b> / {pages} 页（每页 {PAGE_SIZE} 台，告警优先）",
+        rows.len()
+    );
+    if page_no > 1 {
+        let _ = write!(nav, " <a id=\"prev\" href=\"{}\">上一页</a>", esc(&link(page_no - 1)));
+    }
+    if page_no < pages {
+        let _ = write!(nav, " <a id=\"next\" href=\"{}\">下一页</a>", esc(&link(page_no + 1)));
+    }
+    nav.push_str("</p>");
+    b.push_str(&nav);
+    let shown = rows.iter().skip((page_no - 1) * PAGE_SIZE).take(PAGE_SIZE);
+    let mut sections: Vec<(&String, Vec<&Row>)> = Vec::new();
+    for (hall, row) in shown {
+        match sections.last_mut() {
+            Some((h, v)) if *h == hall => v.push(row),
+            _ => sections.push((hall, vec![row])),
+        }
+    }
+    for (hall, devices) in &sections {
         let _ = write!(b, "<h3>{}</h3><table><tr><th>设备</th><th>状态</th><th>应用版本</th><th>内容版本</th><th>最后消息</th><th>告警</th></tr>", esc(hall));
-        for (d, online, alerts) in devices {
+        for (d, online, alerts) in devices.iter().map(|r| (&r.0, &r.1, &r.2)) {
             let versions = d
                 .health
                 .as_ref()
@@ -469,6 +521,9 @@ fn fleet_page(
         }
         b.push_str("</table>");
     }
+    if pages > 1 {
+        b.push_str(&nav);
+    }
     Ok(page("设备总览", Some(session), &b))
 }
 
@@ -494,7 +549,7 @@ fn alerts_page(app: &App, session: &Session) -> anyhow::Result<String> {
     Ok(page("告警", Some(session), &b))
 }
 
-fn audit_page(app: &App, session: &Session) -> anyhow::Result<String> {
+fn commands_page(app: &App, session: &Session) -> anyhow::Result<String> {
     let rows = db::audit_log(&*lock(&app.conn)?, 500)?;
     let mut b = String::from("<table><tr><th>时间</th><th>操作员</th><th>设备</th><th>指令</th><th>编号</th><th>结果</th></tr>");
     for (at, op, dev, id, action, ok, result) in rows {
@@ -516,7 +571,130 @@ fn audit_page(app: &App, session: &Session) -> anyhow::Result<String> {
         );
     }
     b.push_str("</table>");
-    Ok(page("指令审计", Some(session), &b))
+    Ok(page("指令记录", Some(session), &b))
+}
+
+/// The 五统一 audit of every device (or of those under `?scope=`), by scope then id.
+fn standard_rows(
+    app: &App,
+    query: &BTreeMap<String, String>,
+) -> anyhow::Result<(Vec<audit::Row>, Option<ScopeCode>)> {
+    let now = Utc::now();
+    let filter = query
+        .get("scope")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .and_then(|s| ScopeCode::parse(s).ok());
+    // Lock order: fleet, then published (nothing takes them the other way round).
+    let fleet = lock(&app.fleet)?;
+    let mut published = match &app.published {
+        Some(p) => Some(lock(p)?),
+        None => None,
+    };
+    if let Some(p) = published.as_mut() {
+        p.refresh();
+    }
+    let mut rows = Vec::new();
+    for d in fleet.devices.values() {
+        if let Some(f) = &filter {
+            if !d.scope.as_ref().is_some_and(|s| f.contains(s)) {
+                continue;
+            }
+        }
+        let expected = match (published.as_mut(), &d.scope) {
+            (Some(p), Some(hall)) => Some(p.expected(hall)),
+            (Some(_), None) => Some(Err("设备尚未上报区划".to_string())),
+            (None, _) => None,
+        };
+        rows.push(audit::audit(d, expected.as_ref(), now));
+    }
+    rows.sort_by(|a, b| (&a.scope, &a.device).cmp(&(&b.scope, &b.device)));
+    Ok((rows, filter))
+}
+
+const PRINT_CSS: &str = "<style>td.pass{color:#18794e}td.fail{color:#b3241b}tr.group th{background:#eee}table.audit td,table.audit th{font-size:.9em}@media print{header,form,.noprint{display:none}body{background:#fff;color:#000}main{padding:0}td.pass,td.fail{color:#000}table.audit{width:100%}thead{display:table-header-group}tr{page-break-inside:avoid}@page{size:A4 landscape;margin:12mm}}</style>";
+
+fn standard_page(
+    app: &App,
+    session: &Session,
+    query: &BTreeMap<String, String>,
+) -> anyhow::Result<String> {
+    let (rows, filter) = standard_rows(app, query)?;
+    let scope = filter.as_ref().map(ToString::to_string).unwrap_or_default();
+    let mut b = String::from(PRINT_CSS);
+    let mut fails = [0usize; 5];
+    for r in &rows {
+        for (i, c) in r.checks.iter().enumerate() {
+            fails[i] += usize::from(!c.ok);
+        }
+    }
+    let _ = write!(
+        b,
+        "<p class=\"card\">审计时间 {} · 设备 <b id=\"audited\">{}</b> 台{} · 不符合：{}</p>",
+        Utc::now().format("%Y-%m-%d %H:%M:%S UTC"),
+        rows.len(),
+        if scope.is_empty() { String::new() } else { format!(" · 区划 {}", esc(&scope)) },
+        COLUMNS
+            .iter()
+            .zip(fails)
+            .map(|(c, n)| format!("{c} {n} 台"))
+            .collect::<Vec<_>>()
+            .join("，")
+    );
+    if app.published.is_none() {
+        b.push_str("<p class=\"off\">看板启动时未给出 --published（发布内容目录），无法比对统一标识、内容、功能和设置。</p>");
+    }
+    let _ = write!(
+        b,
+        "<form method=\"get\" action=\"/audit\" class=\"noprint\">区划 <input name=\"scope\" value=\"{0}\" placeholder=\"如 430182\"> <button>筛选</button> <a href=\"/audit.csv?scope={1}\" id=\"csv\">导出 CSV</a> · 打印请用浏览器的打印功能（已适配 A4 横向）</form>",
+        esc(&scope),
+        url_encode(&scope)
+    );
+    b.push_str("<table class=\"audit\" id=\"audit\"><thead><tr><th>设备</th>");
+    for c in COLUMNS {
+        let _ = write!(b, "<th>{c}</th>");
+    }
+    b.push_str("</tr></thead><tbody>");
+    let mut group: Option<Option<ScopeCode>> = None;
+    for r in &rows {
+        if group.as_ref() != Some(&r.scope) {
+            let name =
+                r.scope.as_ref().map(ToString::to_string).unwrap_or_else(|| "未知区划".into());
+            let _ = write!(b, "<tr class=\"group\"><th colspan=\"6\">{}</th></tr>", esc(&name));
+            group = Some(r.scope.clone());
+        }
+        let _ = write!(b, "<tr data-device=\"{0}\"><td>{0}</td>", esc(&r.device));
+        for c in &r.checks {
+            let (class, mark, word) =
+                if c.ok { ("pass", "✓", "符合") } else { ("fail", "✗", "不符合") };
+            let _ = write!(b, "<td class=\"{class}\">{mark} {word}：{}</td>", esc(&c.reason));
+        }
+        b.push_str("</tr>");
+    }
+    b.push_str("</tbody></table>");
+    Ok(page("五统一审计", Some(session), &b))
+}
+
+/// The audit as CSV: UTF-8 with a BOM (so Excel opens it as UTF-8), one row per device.
+fn standard_csv(app: &App, query: &BTreeMap<String, String>) -> anyhow::Result<Vec<u8>> {
+    let (rows, _) = standard_rows(app, query)?;
+    let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
+    let mut header = vec!["设备".to_string(), "区划".to_string()];
+    for c in COLUMNS {
+        header.push(c.to_string());
+        header.push(format!("{c}说明"));
+    }
+    w.write_record(&header)?;
+    for r in &rows {
+        let mut rec =
+            vec![r.device.clone(), r.scope.as_ref().map(ToString::to_string).unwrap_or_default()];
+        for c in &r.checks {
+            rec.push(if c.ok { "✓" } else { "✗" }.to_string());
+            rec.push(c.reason.clone());
+        }
+        w.write_record(&rec)?;
+    }
+    w.into_inner().map_err(|e| anyhow::anyhow!("writing the CSV: {e}"))
 }
 
 /// An SVG polyline of `values` scaled into a small box, with the latest value as text.
@@ -623,7 +801,25 @@ fn device_page(app: &App, session: &Session, id: &str) -> anyhow::Result<Option<
             esc(&c.action)
         );
     }
-    b.push_str("</table><h2>最近事件</h2><ul>");
+    b.push_str("</table><h2 id=\"screenshot\">最近截屏</h2>");
+    match &d.screenshot {
+        Some(s) => {
+            let _ = write!(
+                b,
+                "<div class=\"card\"><p>截于 <span id=\"screenshot-at\">{}</span>（{}，SHA-256 {}…）</p><a href=\"/device/{id_enc}/screenshot.png\"><img id=\"screenshot-img\" src=\"/device/{id_enc}/screenshot.png?{}\" alt=\"设备 {} 的最近截屏\" style=\"max-width:480px;border:1px solid #ccc\"></a></div>",
+                s.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                bytes(s.size),
+                esc(s.sha256.get(..12).unwrap_or_default()),
+                esc(s.sha256.get(..12).unwrap_or_default()),
+                esc(id),
+                id_enc = url_encode(id)
+            );
+        }
+        None => b.push_str(
+            "<p class=\"muted\" id=\"no-screenshot\">还没有截屏。操作员可点“截屏”请设备上传。</p>",
+        ),
+    }
+    b.push_str("<h2>最近事件</h2><ul>");
     for (at, e) in &d.events {
         let _ = write!(b, "<li>{} {}</li>", at.format("%m-%d %H:%M:%S"), esc(e));
     }
@@ -732,7 +928,7 @@ pub fn metrics(app: &App) -> String {
         vec![(String::new(), (devs.len() - online) as f64)],
     );
     let mut by_kind: BTreeMap<&str, usize> =
-        ["offline", "stale-content", "black-screen", "disk-full"]
+        ["offline", "stale-content", "black-screen", "disk-full", "printer", "outbox-waiting"]
             .into_iter()
             .map(|k| (k, 0))
             .collect();
