@@ -58,7 +58,7 @@ pub mod topic {
     /// `health`, `usage`, `event`, `cmd`, `cmd/ack`, `screenshot`, `submit` or `receipt`.
     ///
     /// `screenshot` carries a PNG the kiosk took for a `screenshot` command, in chunk
-    /// messages ([`encode_chunk`]: the PNG's SHA-256, offset, total) of at most
+    /// messages ([`encode_chunk`](super::encode_chunk): the PNG's SHA-256, offset, total) of at most
     /// [`MAX_CHUNK`](super::MAX_CHUNK) bytes, QoS 1, not retained; the command's ack names
     /// the PNG's SHA-256 and size once every chunk is queued.
     pub fn dev(device: &str, leaf: &str) -> String {
@@ -250,7 +250,8 @@ pub enum Action {
     Resync,
     /// Restart the kiosk application.
     Restart,
-    /// Take a screenshot and upload it.
+    /// Take a screenshot and upload it on `dev/{device}/screenshot` (see [`topic::dev`]);
+    /// the ack's result is `screenshot <sha256> <bytes> B`.
     Screenshot,
     /// Show an announcement now.
     Announce {
@@ -258,7 +259,9 @@ pub enum Action {
         #[serde(default)]
         seconds: u32,
     },
-    /// Change one local device setting.
+    /// Change one local device setting: `key` is a field of
+    /// [`DeviceSettings`](crate::content::DeviceSettings), `value` as an operator types it;
+    /// both are checked by `content::settings::parse` before anything is saved.
     SetSetting { key: String, value: String },
 }
 
@@ -282,13 +285,15 @@ pub struct Command {
     pub action: Action,
 }
 
-/// A kiosk's answer to a command, on `dev/{device}/cmd/ack`.
+/// A kiosk's answer to a command, on `dev/{device}/cmd/ack`, sent once the action is done
+/// (or has failed, or the UI did not answer in time), not on receipt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ack {
     /// The command's id, or empty when the command could not even be read.
     pub id: String,
     pub device: String,
     pub ok: bool,
+    /// What was done, or why not, in plain words.
     pub result: String,
 }
 
