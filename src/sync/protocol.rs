@@ -58,9 +58,9 @@ pub mod topic {
     /// `health`, `usage`, `event`, `cmd`, `cmd/ack`, `screenshot`, `submit` or `receipt`.
     ///
     /// `screenshot` carries a PNG the kiosk took for a `screenshot` command, in chunk
-    /// messages ([`encode_chunk`](super::encode_chunk): the PNG's SHA-256, offset, total) of at most
-    /// [`MAX_CHUNK`](super::MAX_CHUNK) bytes, QoS 1, not retained; the command's ack names
-    /// the PNG's SHA-256 and size once every chunk is queued.
+    /// messages ([`encode_chunk`](super::encode_chunk): the PNG's SHA-256, offset, total)
+    /// of at most [`MAX_CHUNK`](super::MAX_CHUNK) bytes, QoS 1, not retained; the
+    /// command's ack names the PNG's SHA-256 and size once every chunk is queued.
     pub fn dev(device: &str, leaf: &str) -> String {
         format!("{PREFIX}/dev/{device}/{leaf}")
     }
