@@ -21,27 +21,23 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
-use kiosk::content::{Block, Body, Item, Merged, Policy, ScopeCode, ScopedItem, Validity};
+use kiosk::content::Merged;
 use kiosk::search::normalize::normalize;
 use kiosk::search::{build_index, snippet, SearchRequest, Searcher};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use statutes::Article;
+
+/// Articles as items, shared with the search-quality test (tests/search.rs).
+#[path = "common/statutes.rs"]
+mod statutes;
 
 /// Runs per query when timing; the first run of each query is a warm-up and not counted.
 const RUNS: usize = 3;
 /// Queries with more expected hits than this are checked by count only for recall, since
 /// listing every id of a one-character query over 100k items measures the doc store.
 const RECALL_ID_LIMIT: usize = 20_000;
-
-struct Article {
-    law: String,
-    article_no: String,
-    text: String,
-    status: String,
-    department: String,
-    published: Option<NaiveDate>,
-}
 
 #[derive(Serialize, Deserialize)]
 struct BenchQuery {
@@ -138,7 +134,6 @@ fn generated_articles(rng: &mut StdRng) -> Vec<Article> {
 /// one far away, so that every item is distinct text of a realistic length.
 fn corpus(articles: &[Article], size: usize) -> Merged {
     let n = articles.len();
-    let scope = ScopeCode::parse("430100").ok().unwrap_or_default();
     let items = (0..size)
         .map(|j| {
             let a = &articles[j % n];
@@ -148,30 +143,7 @@ fn corpus(articles: &[Article], size: usize) -> Merged {
                 text.push('\n');
                 text.push_str(&b.text);
             }
-            let validity = match a.status.as_str() {
-                "现行有效" => Validity::Valid,
-                "已废止" => Validity::Repealed,
-                "已被修改" => Validity::Amended,
-                _ => Validity::Expired,
-            };
-            ScopedItem {
-                scope: scope.clone(),
-                item: Item {
-                    id: format!("a{j:06}"),
-                    title: format!("{}{}", a.law, a.article_no),
-                    domain: Some(a.department.clone()).filter(|d| !d.is_empty()),
-                    baseline: false,
-                    links: vec![],
-                    url: None,
-                    body: Body::Policy(Policy {
-                        issuer: String::new(),
-                        published: a.published,
-                        validity,
-                        body: vec![Block::Paragraph { text }],
-                        ..Policy::default()
-                    }),
-                },
-            }
+            statutes::item(format!("a{j:06}"), a, text)
         })
         .collect();
     Merged { items, ..Merged::default() }
