@@ -367,6 +367,15 @@ fn submissions_taken_offline_reach_the_inbox_once_and_the_outbox_empties() {
     .expect("export");
     let text = std::fs::read_to_string(&csv).expect("csv");
     assert_eq!(text.lines().count(), 41, "a header and one line per submission");
+    let xlsx = city_dir.path().join("register.xlsx");
+    content_sync::inbox::inbox(InboxArgs {
+        db: db.clone(),
+        export: Some(xlsx.clone()),
+        ..InboxArgs::default()
+    })
+    .expect("export xlsx");
+    let book = std::fs::read(&xlsx).expect("xlsx");
+    assert!(book.starts_with(b"PK"), "an .xlsx (zip) workbook was written");
     assert!(text.contains(",2024-09-20,2024-10-23,政府信息公开申请,尚未办结,"), "{text}");
     assert_eq!(city_db.report(2024).expect("report").received, 40);
 

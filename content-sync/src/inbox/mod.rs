@@ -979,4 +979,22 @@ mod tests {
             (0..report.height()).find(|r| cell(*r, 0) == "办理结果：部分公开").expect("line");
         assert_eq!(cell(partial, 2), "1");
     }
+
+    #[test]
+    fn an_inbox_database_with_plain_text_forms_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE TABLE submissions (uuid TEXT PRIMARY KEY, device TEXT NOT NULL, kind TEXT NOT NULL,
+                     receipt_no TEXT NOT NULL, created INTEGER NOT NULL, received_on TEXT NOT NULL, due TEXT,
+                     stored_at INTEGER NOT NULL, personal TEXT NOT NULL,
+                     status TEXT NOT NULL DEFAULT 'received', answered_on TEXT);",
+                )
+            })
+            .expect("old schema");
+        let err = InboxDb::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("export its register"), "{err}");
+    }
 }
