@@ -262,7 +262,12 @@ pub fn load(conn: &Connection) -> anyhow::Result<Fleet> {
 
 /// The writer thread: batches changes into one transaction a second and drops health
 /// history older than `keep`.
-pub fn writer(mut conn: Connection, rx: Receiver<Change>, keep: Duration) {
+pub fn writer(
+    mut conn: Connection,
+    rx: Receiver<Change>,
+    keep: Duration,
+    counters: std::sync::Arc<super::Counters>,
+) {
     let mut pending = Vec::new();
     let mut last_trim = std::time::Instant::now();
     loop {
@@ -283,8 +288,17 @@ pub fn writer(mut conn: Connection, rx: Receiver<Change>, keep: Duration) {
                 return;
             }
         }
-        if let Err(e) = flush(&mut conn, &mut pending) {
-            tracing::warn!("fleet database: {e:#}");
+        let n = pending.len() as u64;
+        match flush(&mut conn, &mut pending) {
+            Ok(()) => {
+                counters.persisted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => {
+                // The batch is lost (the state in memory is not): count it as handled so
+                // the backlog gauge shows only what waits.
+                counters.persisted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("fleet database: {e:#}");
+            }
         }
         if last_trim.elapsed() > StdDuration::from_secs(60) {
             last_trim = std::time::Instant::now();

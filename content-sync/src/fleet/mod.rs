@@ -22,7 +22,7 @@ pub mod web;
 pub mod webhook;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
@@ -130,6 +130,21 @@ pub struct App {
     /// The published bundles (`--published`), for the 五统一 audit.
     pub published: Option<Mutex<audit::Published>>,
     pub webhook_stats: Arc<webhook::Stats>,
+    pub counters: Arc<Counters>,
+}
+
+/// Throughput counters, exported on /metrics so a benchmark (or Prometheus) can see that
+/// ingest keeps up: `ingested - persisted` is the database writer's backlog and `queued`
+/// the messages received from the broker but not yet applied.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// MQTT messages applied to the fleet state.
+    pub ingested: AtomicU64,
+    /// Changes handed to the database writer, and those it has committed.
+    pub changes: AtomicU64,
+    pub persisted: AtomicU64,
+    /// Messages waiting between the MQTT event loop and the fleet state.
+    pub queued: AtomicU64,
 }
 
 /// Runs the dashboard until the process is stopped (or adds an account and returns).
@@ -235,15 +250,15 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
         stop: AtomicBool::new(false),
         published,
         webhook_stats: Arc::default(),
+        counters: Arc::default(),
     });
     let (tx, rx) = mpsc::channel();
     let keep = chrono::Duration::hours(app.args.keep_hours);
     let mut threads = Vec::new();
-    threads.push(
-        std::thread::Builder::new()
-            .name("fleet-db".into())
-            .spawn(move || db::writer(writer_conn, rx, keep))?,
-    );
+    threads.push(std::thread::Builder::new().name("fleet-db".into()).spawn({
+        let counters = app.counters.clone();
+        move || db::writer(writer_conn, rx, keep, counters)
+    })?);
     let mqtt_app = app.clone();
     threads.push(std::thread::Builder::new().name("fleet-mqtt".into()).spawn(move || {
         if let Err(e) = mqtt_loop(mqtt_app, client, events, tx) {
@@ -286,6 +301,7 @@ fn mqtt_loop(
         // the stop check while it connects. The channel is deep so bursts do not stall it.
         let (ptx, mut prx) = tokio::sync::mpsc::channel::<rumqttc::Publish>(10_000);
         let sub_client = client.clone();
+        let pump_counters = app.counters.clone();
         let pump = tokio::spawn(async move {
             let mut attempt = 0;
             loop {
@@ -302,6 +318,8 @@ fn mqtt_loop(
                         if ptx.send(p).await.is_err() {
                             return;
                         }
+                        let queued = ptx.max_capacity() - ptx.capacity();
+                        pump_counters.queued.store(queued as u64, Ordering::Relaxed);
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -329,8 +347,10 @@ fn mqtt_loop(
                 Ok(mut f) => f.ingest(&p.topic, &p.payload, &app.rules, Utc::now()),
                 Err(_) => bail!("the fleet state lock is poisoned"),
             };
+            app.counters.ingested.fetch_add(1, Ordering::Relaxed);
             match change {
                 Some(c) => {
+                    app.counters.changes.fetch_add(1, Ordering::Relaxed);
                     if tx.send(c).is_err() {
                         bail!("the database writer stopped");
                     }

@@ -940,6 +940,32 @@ pub fn metrics(app: &App) -> String {
         "Open alerts by kind.",
         by_kind.into_iter().map(|(k, n)| (format!("{{kind=\"{k}\"}}"), n as f64)).collect(),
     );
+    let c = &app.counters;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (changes, persisted) = (load(&c.changes), load(&c.persisted));
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    };
+    counter(
+        "fleet_messages_ingested_total",
+        "MQTT messages applied to the fleet state.",
+        load(&c.ingested),
+    );
+    counter("fleet_changes_persisted_total", "Changes committed to the fleet database.", persisted);
+    let s = &app.webhook_stats;
+    counter("fleet_webhook_sent_total", "Alert notices the webhook accepted.", load(&s.sent));
+    counter("fleet_webhook_failed_total", "Alert notices given up after retries.", load(&s.failed));
+    counter(
+        "fleet_webhook_dropped_total",
+        "Alert notices dropped on a full queue.",
+        load(&s.dropped),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP fleet_ingest_backlog Messages received but not yet applied, and changes not yet committed.\n# TYPE fleet_ingest_backlog gauge\nfleet_ingest_backlog{{stage=\"mqtt\"}} {}\nfleet_ingest_backlog{{stage=\"database\"}} {}",
+        load(&c.queued),
+        changes.saturating_sub(persisted)
+    );
     out
 }
 
