@@ -51,6 +51,8 @@ fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
 }
 
 pub const POLICY_URL: &str = "https://www.changsha.gov.cn/zwgk/cs-rsj-2024-5";
+const ITEM_URL_TEMPLATE: &str = "https://zwgk.example.gov.cn/item/{id}";
+const TRACKING_URL: &str = "https://zwgk.example.gov.cn/track";
 
 /// A hall's worth of content, small enough to read in a test.
 pub fn fixture() -> ScopeContent {
@@ -104,7 +106,8 @@ pub fn fixture() -> ScopeContent {
             "cs-zwb-2020-8",
             "长沙市人民政府办公厅关于进一步加强政务公开专区建设的通知",
             Some("政务公开"),
-            Some("https://www.changsha.gov.cn/zwgk/cs-zwb-2020-8"),
+            // No address of its own: its QR comes from the branding's item_url template.
+            None,
             &[],
             Body::Policy(Policy {
                 doc_number: Some("长政办函〔2020〕8号".into()),
@@ -216,6 +219,8 @@ pub fn fixture() -> ScopeContent {
             zone_name: "长沙市政务公开专区".into(),
             subtitle: "宁乡市政务服务中心".into(),
             hotline: "0731-12345".into(),
+            item_url: Some(ITEM_URL_TEMPLATE.into()),
+            tracking_url: Some(TRACKING_URL.into()),
             ..Branding::default()
         }),
         ..ScopeContent::default()
@@ -448,9 +453,18 @@ fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
     tap(&ui, "满意");
     tap(&ui, "提交");
     assert!(form.get_submitted(), "message: {}", form.get_message());
+    let number = slint::Model::iter(&form.get_receipt())
+        .find(|r| r.key == "回执编号")
+        .map(|r| r.value.to_string())
+        .expect("a receipt number");
+    assert!(!number.is_empty());
+    // The receipt's QR follows the request online; without a printer there is no 打印回执.
+    let tracking = format!("{TRACKING_URL}?no={number}");
     assert!(
-        slint::Model::iter(&form.get_receipt()).any(|r| r.key == "回执编号" && !r.value.is_empty())
+        slint::Model::iter(&form.get_receipt()).any(|r| r.key == "查询网址" && r.value == tracking)
     );
+    assert_eq!(decode_qr(&ui, dir.path()), tracking);
+    assert!(!exists(&ui, "打印回执"), "no printer, no print button");
     tap(&ui, "完成");
     assert_eq!(
         find(&ui, "意见或建议").accessible_value().as_deref(),
@@ -485,16 +499,12 @@ fn the_admin_panel_refuses_a_wrong_pin_and_opens_with_the_right_one() {
     assert!(!admin.get_open());
 }
 
-#[test]
-fn the_qr_code_on_a_document_page_decodes_to_its_url() {
+/// What `zbarimg` reads from a screenshot of the window.
+fn decode_qr(ui: &Ui, dir: &Path) -> String {
     if std::process::Command::new("zbarimg").arg("--version").output().is_err() {
         panic!("zbarimg is needed for this test: apt-get install zbar-tools");
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ui = start(dir.path());
-    ui.open(Page::Reader("cs-rsj-2024-5".into()));
-    settle(&ui);
-    let png = dir.path().join("reader.png");
+    let png = dir.join("screen.png");
     let pixels = headless::snapshot(ui.window.window()).expect("render");
     headless::write_png(&pixels, &png).expect("png");
     let out = std::process::Command::new("zbarimg")
@@ -502,8 +512,42 @@ fn the_qr_code_on_a_document_page_decodes_to_its_url() {
         .arg(&png)
         .output()
         .expect("zbarimg runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.trim(), POLICY_URL, "zbarimg read: {text:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn the_qr_code_on_a_policy_page_decodes_to_its_canonical_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    // A policy with an address of its own.
+    ui.open(Page::Reader("cs-rsj-2024-5".into()));
+    settle(&ui);
+    assert_eq!(decode_qr(&ui, dir.path()), POLICY_URL);
+    assert!(!exists(&ui, "打印"), "no printer, no print button");
+    // A policy without one: the scope's template.
+    ui.open(Page::Reader("cs-zwb-2020-8".into()));
+    settle(&ui);
+    assert_eq!(decode_qr(&ui, dir.path()), ITEM_URL_TEMPLATE.replace("{id}", "cs-zwb-2020-8"));
+}
+
+#[test]
+fn printing_runs_off_the_ui_thread_and_says_when_it_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    headless::init().expect("headless platform");
+    // A queue no CUPS has: lp refuses it (or finds no scheduler), as a broken printer would.
+    let config = Config { printer: "kiosk-no-such-queue".into(), ..config() };
+    let ui = init(&config, fixture_content(dir.path()), Delivery::Queue).expect("window");
+    headless::set_size(ui.window.window(), 1920, 1080).expect("size");
+    settle(&ui);
+    ui.open(Page::Reader("cs-rsj-2024-5".into()));
+    settle(&ui);
+    let reader = ui.window.global::<kiosk::ui::ReaderAdapter>();
+    tap(&ui, "打印");
+    // The tap returns at once; the outcome arrives through the UI queue.
+    crate::util::wait_until("the print outcome", Duration::from_secs(30), || {
+        ui.settle();
+        reader.get_status() == kiosk::print::FAILED
+    });
 }
 
 /// Renders every page in both orientations and both modes from the fixture, into the

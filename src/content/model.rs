@@ -557,6 +557,16 @@ pub struct Branding {
     /// 监督电话 shown in the footer.
     #[serde(default)]
     pub hotline: String,
+    /// The canonical URL of an item that has no `url` of its own, as a template with
+    /// `{id}` for the item id, e.g. `https://zwgk.example.gov.cn/item/{id}`; the reader's
+    /// “扫码带走” QR and printouts use it. None: such items show no QR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_url: Option<String>,
+    /// Where a resident follows a request online: a base such as
+    /// `https://zwgk.example.gov.cn/track` (the receipt number is added as `?no=`) or a
+    /// template with `{no}`. None: receipts show no QR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
 }
 
 impl Branding {
@@ -577,7 +587,21 @@ impl Default for Branding {
             accent_color: Branding::default_accent(),
             subtitle: String::new(),
             hotline: String::new(),
+            item_url: None,
+            tracking_url: None,
         }
+    }
+}
+
+impl Branding {
+    /// The canonical URL of item `id`: its own `url`, else the scope's template, else none.
+    pub fn item_url_for(&self, id: &str, own: Option<&str>) -> Option<String> {
+        own.map(str::trim).filter(|u| !u.is_empty()).map(String::from).or_else(|| {
+            self.item_url
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| t.trim().replace("{id}", id))
+        })
     }
 }
 

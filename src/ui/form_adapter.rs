@@ -1,5 +1,6 @@
-//! FormAdapter: the 依申请公开 and 意见建议 forms. Field values live in the session (so an
-//! idle wipe removes them) and are typed with the on-screen keyboard.
+//! FormAdapter: the 依申请公开 and 意见建议 forms and their receipt (QR of the tracking
+//! address, 打印回执 when a printer is configured). Field values live in the session (so
+//! an idle wipe removes them) and are typed with the on-screen keyboard.
 
 use std::rc::Rc;
 
@@ -8,6 +9,7 @@ use slint::{ComponentHandle as _, ModelRc, SharedString, VecModel};
 use super::form::{check, fields, initial_values, intro, messages, personal, station, title, wipe};
 use super::session::{FormKind, Target};
 use super::{App, AppWindow, FieldRow, FormAdapter, MetaRow};
+use crate::print::Printout;
 use crate::requests::{Intake, SubmitError};
 
 pub fn connect(window: &AppWindow, app: &Rc<App>) {
@@ -38,6 +40,11 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     form.on_submit(move || {
         a.activity();
         submit(&a);
+    });
+    let a = app.clone();
+    form.on_print_receipt(move || {
+        a.activity();
+        print_receipt(&a);
     });
     let a = app.clone();
     form.on_reset(move || {
@@ -160,11 +167,15 @@ fn send(app: &Rc<App>, kind: FormKind, now: chrono::DateTime<chrono::Utc>) -> Re
             s.form_values = initial_values(kind);
             s.form_errors = vec![String::new(); s.form_values.len()];
             s.form_message = receipt.due_text();
-            s.receipt = Some(vec![
+            let mut rows = vec![
                 ("回执编号".into(), receipt.number.clone()),
                 ("提交日期".into(), crate::store::chinese_date(receipt.received_on)),
                 ("事项".into(), title(kind).into()),
-            ]);
+            ];
+            if let Some(url) = tracking_url(app, &receipt) {
+                rows.push((TRACKING_ROW.into(), url));
+            }
+            s.receipt = Some(rows);
             Ok(())
         }
         Err(SubmitError::Invalid(errors)) => {
@@ -224,11 +235,73 @@ pub fn refresh(app: &Rc<App>) {
         .map(|(k, v)| MetaRow { key: k.as_str().into(), value: v.as_str().into() })
         .collect();
     form.set_receipt(ModelRc::new(VecModel::from(receipt)));
-    let number =
-        s.receipt.as_ref().and_then(|r| r.first()).map(|(_, v)| v.clone()).unwrap_or_default();
-    form.set_receipt_qr(if number.is_empty() {
-        slint::Image::default()
+    // The QR follows the request online; a bare receipt number in a QR would open nothing.
+    form.set_receipt_qr(match receipt_row(&s, TRACKING_ROW) {
+        Some(url) => super::qr::image(url),
+        None => slint::Image::default(),
+    });
+    form.set_can_print(super::reader_adapter::printer(app).is_some());
+    if s.receipt.is_none() {
+        form.set_print_status(SharedString::default());
+    }
+}
+
+/// The receipt row that holds the tracking address.
+const TRACKING_ROW: &str = "查询网址";
+
+fn receipt_row<'a>(s: &'a super::Session, key: &str) -> Option<&'a str> {
+    s.receipt.iter().flatten().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Where the resident follows `receipt` online: the scope's `tracking_url`, a template
+/// with `{no}` or a base that gets `?no=`; None when the scope has no tracking page.
+fn tracking_url(app: &App, receipt: &crate::requests::Receipt) -> Option<String> {
+    let t = app.branding.tracking_url.as_deref().map(str::trim).filter(|t| !t.is_empty())?;
+    Some(if t.contains("{no}") {
+        t.replace("{no}", &receipt.number)
     } else {
-        super::qr::image(&number)
+        receipt.tracking_url(t)
+    })
+}
+
+/// Prints the receipt on screen, off the UI thread.
+fn print_receipt(app: &Rc<App>) {
+    let Some(printer) = super::reader_adapter::printer(app) else { return };
+    let printout = {
+        let s = app.session.borrow();
+        let (Some(kind), Some(rows)) = (s.form_kind, s.receipt.as_ref()) else { return };
+        let shown: Vec<(String, String)> =
+            rows.iter().filter(|(k, _)| k != TRACKING_ROW).cloned().collect();
+        let heading = match kind {
+            FormKind::Request => "政府信息公开申请回执",
+            FormKind::Suggestion => "意见建议回执",
+        };
+        Printout::receipt(
+            &app.branding.zone_name,
+            heading,
+            &shown,
+            &s.form_message,
+            receipt_row(&s, TRACKING_ROW),
+            kind == FormKind::Request,
+        )
+    };
+    if let Some(w) = app.window.upgrade() {
+        w.global::<FormAdapter>().set_print_status("正在发送到打印机……".into());
+    }
+    let post = app.post.clone();
+    let w = app.window.clone();
+    printer.print_in_background(printout, move |outcome| {
+        post(Box::new(move || {
+            let text = match outcome {
+                Ok(sent) => sent.message(),
+                Err(e) => {
+                    tracing::warn!("打印回执失败：{e:#}");
+                    crate::print::FAILED.to_string()
+                }
+            };
+            if let Some(w) = w.upgrade() {
+                w.global::<FormAdapter>().set_print_status(text.into());
+            }
+        }));
     });
 }

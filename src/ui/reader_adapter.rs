@@ -1,5 +1,5 @@
-//! ReaderAdapter: the reading view of one item, its “扫码带走” QR code, related items,
-//! read-aloud and printing.
+//! ReaderAdapter: the reading view of one item, its “扫码带走” QR code (the item's own URL
+//! or the scope's template), related items, read-aloud and printing (off the UI thread).
 
 use std::rc::Rc;
 
@@ -9,10 +9,11 @@ use super::nav_adapter::show;
 use super::session::Page;
 use super::view::{doc_view, speech_text, DocView, ViewBlock};
 use super::{App, AppWindow, BlockRow, LinkRow, MetaRow, ReaderAdapter};
+use crate::print::{Block, Printer, Printout};
 
 pub fn connect(window: &AppWindow, app: &Rc<App>) {
     let reader = window.global::<ReaderAdapter>();
-    reader.set_can_print(!app.config.printer.trim().is_empty());
+    reader.set_can_print(printer(app).is_some());
     reader.set_can_read_aloud(super::tts::available());
     let a = app.clone();
     reader.on_open_link(move |id| {
@@ -52,23 +53,60 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     let a = app.clone();
     reader.on_print(move || {
         a.activity();
+        let Some(printer) = printer(&a) else { return };
         let Some(doc) = current_doc(&a) else { return };
-        let status = match super::tts::print(
-            &a.config.printer,
-            &doc.title,
-            &speech_text(&doc),
-            a.device.print_page_limit,
-        ) {
-            Ok(()) => "已发送到打印机，请在打印机处取件".to_string(),
-            Err(e) => {
-                a.log_error(format!("打印失败：{e:#}"));
-                "打印暂不可用，请扫码带走".to_string()
-            }
-        };
-        if let Some(w) = a.window.upgrade() {
-            w.global::<ReaderAdapter>().set_status(status.into());
-        }
+        let url = canonical_url(&a, &doc);
+        let caption = format!("{} · {}", a.branding.zone_name, doc.kind_label);
+        let meta: Vec<(String, String)> =
+            doc.meta.iter().map(|m| (m.key.clone(), m.value.clone())).collect();
+        let body = doc
+            .blocks
+            .iter()
+            .map(|b| match b {
+                ViewBlock::Heading(t) => Block::Heading(t.clone()),
+                ViewBlock::Paragraph(t) => Block::Paragraph(t.clone()),
+                ViewBlock::Row { cells, .. } => Block::Row(cells.clone()),
+            })
+            .collect();
+        let printout =
+            Printout::document(&caption, &doc.title, &doc.banner, &meta, body, url.as_deref());
+        set_status(&a, "正在发送到打印机……");
+        let post = a.post.clone();
+        let w = a.window.clone();
+        printer.print_in_background(printout, move |outcome| {
+            post(Box::new(move || {
+                let text = match outcome {
+                    Ok(sent) => sent.message(),
+                    Err(e) => {
+                        tracing::warn!("打印失败：{e:#}");
+                        crate::print::FAILED.to_string()
+                    }
+                };
+                if let Some(w) = w.upgrade() {
+                    w.global::<ReaderAdapter>().set_status(text.into());
+                }
+            }));
+        });
     });
+}
+
+/// The configured printer with the page limit in force (published settings plus this
+/// device's overrides), or None: no printer, no print button.
+pub(super) fn printer(app: &App) -> Option<Printer> {
+    let limit = crate::content::settings::with_local(app.device.clone(), &app.config.data_dir)
+        .print_page_limit;
+    Printer::new(&app.config.printer, limit)
+}
+
+/// The “扫码带走” URL: the item's own, else the scope's `item_url` template, else none.
+fn canonical_url(app: &App, doc: &DocView) -> Option<String> {
+    app.branding.item_url_for(&doc.id, doc.url.as_deref())
+}
+
+fn set_status(app: &App, text: &str) {
+    if let Some(w) = app.window.upgrade() {
+        w.global::<ReaderAdapter>().set_status(text.into());
+    }
 }
 
 fn current_doc(app: &App) -> Option<DocView> {
@@ -151,7 +189,7 @@ pub fn render(app: &Rc<App>, id: &str) {
         })
         .collect();
     reader.set_links(ModelRc::new(VecModel::from(links)));
-    let url = doc.url.clone().unwrap_or_default();
+    let url = canonical_url(app, &doc).unwrap_or_default();
     reader.set_url(url.as_str().into());
     reader.set_qr(if url.is_empty() { slint::Image::default() } else { super::qr::image(&url) });
 }

@@ -1,5 +1,5 @@
-//! Read-aloud through espeak-ng's Mandarin voice (`cmn`) and printing through CUPS `lp`,
-//! both as subprocesses so the UI thread never waits on them.
+//! Read-aloud through espeak-ng's Mandarin voice (`cmn`), as a subprocess so the UI
+//! thread never waits on it. (Printing is `crate::print`.)
 
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -88,26 +88,4 @@ impl Drop for Speaker {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// Sends `text` to the CUPS printer `printer`, at most `page_limit` pages.
-pub fn print(printer: &str, title: &str, text: &str, page_limit: u32) -> anyhow::Result<()> {
-    let mut child = Command::new("lp")
-        .args(["-d", printer, "-t", title, "-o", &format!("page-ranges=1-{}", page_limit.max(1))])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting lp")?;
-    child
-        .stdin
-        .take()
-        .context("lp has no stdin")?
-        .write_all(text.as_bytes())
-        .context("writing to lp")?;
-    let out = child.wait_with_output().context("waiting for lp")?;
-    if !out.status.success() {
-        anyhow::bail!("lp failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
 }

@@ -718,9 +718,11 @@ impl Loader {
     }
 
     /// Reads a single-table TOML file into `T`, refusing keys that `T` does not have.
+    /// `optional` names `T`'s keys that a default `T` does not serialize (unset options).
     fn single<T: DeserializeOwned + serde::Serialize + Default>(
         &mut self,
         name: &str,
+        optional: &[&str],
     ) -> Option<(T, String)> {
         if !self.exists(name) {
             return None;
@@ -728,10 +730,11 @@ impl Loader {
         let rel = Path::new(name);
         let text = self.read_text(rel)?;
         let table = self.toml(rel, &text)?;
-        let known: Vec<String> = match serde_json::to_value(T::default()) {
+        let mut known: Vec<String> = match serde_json::to_value(T::default()) {
             Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
             _ => Vec::new(),
         };
+        known.extend(optional.iter().map(|k| k.to_string()));
         let mut ok = true;
         for k in table.keys() {
             if !known.is_empty() && !known.contains(k) {
@@ -750,7 +753,8 @@ impl Loader {
     }
 
     fn branding(&mut self) -> Option<Branding> {
-        let (b, text) = self.single::<Branding>("branding.toml")?;
+        let (b, text) =
+            self.single::<Branding>("branding.toml", &["logo", "item_url", "tracking_url"])?;
         for (key, colour) in
             [("primary_color", &b.primary_color), ("accent_color", &b.accent_color)]
         {
@@ -772,6 +776,22 @@ impl Loader {
                 None,
                 "zone_name is empty: write the zone's name, e.g. 宁乡市政务公开专区",
             );
+        }
+        for (key, url, needs) in
+            [("item_url", &b.item_url, Some("{id}")), ("tracking_url", &b.tracking_url, None)]
+        {
+            let Some(url) = url else { continue };
+            let problem = if !(url.starts_with("https://") || url.starts_with("http://")) {
+                Some(format!("{key} “{url}” is not a web address starting with https://"))
+            } else {
+                needs.filter(|n| !url.contains(n)).map(|n| {
+                    format!("{key} “{url}” has no {n}: every item would get the same address")
+                })
+            };
+            if let Some(problem) = problem {
+                let line = find_key_line(&text, 1, usize::MAX / 2, key);
+                self.invalid("branding.toml", line.map(At::Line), problem);
+            }
         }
         if let Some(logo) = &b.logo {
             self.file_refs
@@ -820,7 +840,7 @@ impl Loader {
     }
 
     fn device(&mut self) -> Option<DeviceSettings> {
-        let (d, _) = self.single::<DeviceSettings>("device.toml")?;
+        let (d, _) = self.single::<DeviceSettings>("device.toml", &[])?;
         if d.care_scale < 1.5 {
             self.invalid(
                 "device.toml",
