@@ -953,6 +953,18 @@ fn the_kiosk_window_answers_a_screenshot_command_with_a_png_of_itself() {
         panic!("not a screenshot: {:?}", reply.outcome);
     };
     assert_eq!(png_size(&png), (1280, 800));
+
+    // A resident filling in a request form: nothing of it leaves the kiosk.
+    ui.open(kiosk::ui::session::Page::Form(kiosk::ui::session::FormKind::Request));
+    ui.settle();
+    tx.send(UiCommand { id: "shot-2".into(), action: Action::Screenshot }).expect("send");
+    ui.sync_tick();
+    let reply = replies.try_recv().expect("the UI answered within its tick");
+    assert!(
+        matches!(&reply.outcome, UiOutcome::Failed(why) if why.contains("form")),
+        "{:?}",
+        reply.outcome
+    );
 }
 
 #[test]
