@@ -79,9 +79,10 @@ pub fn parse(key: &str, value: &str) -> Result<serde_json::Value, SettingError> 
         "bandwidth_kbps" => int(0, 1_000_000, "kilobytes per second, 0 for no cap"),
         "print_page_limit" => int(1, 500, "pages from 1 to 500"),
         "brightness" => int(0, 100, "percent from 0 to 100"),
-        "care_scale" => match v.parse::<f32>() {
+        // Kept as the decimal the operator typed (f64), not widened from f32 noise.
+        "care_scale" => match v.parse::<f64>() {
             Ok(x) if (1.5..=3.0).contains(&x) => {
-                serde_json::Number::from_f64(f64::from(x)).map(Into::into).ok_or_else(|| bad(""))
+                serde_json::Number::from_f64(x).map(Into::into).ok_or_else(|| bad(""))
             }
             _ => Err(bad("a scale from 1.5 to 3.0")),
         },
@@ -200,6 +201,7 @@ mod tests {
         assert_eq!(parse("idle_seconds", " 60 "), Ok(60.into()));
         assert_eq!(parse("download_window", "22:00-06:00"), Ok("22:00-06:00".into()));
         assert_eq!(parse("download_window", ""), Ok("".into()));
+        assert_eq!(parse("care_scale", "1.7"), Ok(1.7.into()));
         assert!(matches!(parse("brightness", "101"), Err(SettingError::BadValue { .. })));
         assert!(matches!(
             parse("health_interval_seconds", "0"),
