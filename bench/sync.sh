@@ -26,7 +26,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for b in "${benches[@]}"; do
   # One at a time (--exact): each wants the whole machine.
-  if ! cargo test "${profile[@]}" --no-default-features --test tests "sync_bench::$b" -- \
+  if ! cargo test "${profile[@]}" --test tests "sync_bench::$b" -- \
     --exact --ignored --nocapture 2>&1 | tee "$log" | grep --line-buffered '^sync:'; then
     echo "bench/sync.sh: $b failed; the end of its output:" >&2
     tail -n 40 "$log" >&2
