@@ -1057,4 +1057,8 @@ fn health_reports_carry_versions_and_touch_counts() {
     assert_eq!(report.content.first().map(|v| v.version), Some(1));
     assert_eq!(report.frame_checksum.as_deref(), Some("9f2c"));
     assert!(report.mem_total_kb > 0 && report.disk_total_bytes > 0 && report.connected);
+    // The worker times the keep-alive ping (every 30 s) for the network part of health.
+    wait_until("a keep-alive round trip", Duration::from_secs(90), || {
+        kiosk.status().broker_rtt_ms.is_some()
+    });
 }

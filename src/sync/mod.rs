@@ -301,6 +301,7 @@ async fn run(
     let mut reporter = Reporter::new(&config, status.clone(), telemetry);
     let mut activation: Option<Activation> = None;
     let mut attempt = 0u32;
+    let mut ping_sent: Option<Instant> = None;
     loop {
         tokio::select! {
             ev = events.poll() => match ev {
@@ -309,8 +310,16 @@ async fn run(
                     engine.on_connected(&mut link);
                 }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => engine.on_message(&mut link, &p.topic, &p.payload, Utc::now()),
+                // The broker round trip for health: keep-alive PINGREQ out, PINGRESP back.
+                Ok(MqttEvent::Outgoing(rumqttc::Outgoing::PingReq)) => ping_sent = Some(Instant::now()),
+                Ok(MqttEvent::Incoming(Packet::PingResp)) => {
+                    if let (Some(sent), Ok(mut s)) = (ping_sent.take(), status.lock()) {
+                        s.record_ping(sent.elapsed());
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => {
+                    ping_sent = None;
                     engine.on_disconnected();
                     let wait = client::backoff(attempt);
                     attempt = attempt.saturating_add(1);
