@@ -427,6 +427,23 @@ fn idle_timeout_wipes_a_half_filled_form() {
     );
 }
 
+/// Fills the open 意见建议 form with the keyboard and sends it.
+fn fill_and_submit_a_suggestion(ui: &Ui) {
+    tap(ui, "服务态度");
+    tap(ui, "意见或建议");
+    tap(ui, "中文输入");
+    for k in ["h", "a", "o"] {
+        tap(ui, &format!("键 {k}"));
+    }
+    tap(ui, "候选 好");
+    tap(ui, "收起键盘");
+    // The rating is further down: swipe the form up, as a finger would.
+    find(ui, "意见或建议").scroll(0.0, -600.0);
+    settle(ui);
+    tap(ui, "满意");
+    tap(ui, "提交");
+}
+
 #[test]
 fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -439,19 +456,7 @@ fn a_suggestion_is_checked_then_sealed_and_a_receipt_shown() {
         slint::Model::iter(&form.get_fields()).any(|f| !f.error.is_empty()),
         "the missing fields say so"
     );
-    tap(&ui, "服务态度");
-    tap(&ui, "意见或建议");
-    tap(&ui, "中文输入");
-    for k in ["h", "a", "o"] {
-        tap(&ui, &format!("键 {k}"));
-    }
-    tap(&ui, "候选 好");
-    tap(&ui, "收起键盘");
-    // The rating is further down: swipe the form up, as a finger would.
-    find(&ui, "意见或建议").scroll(0.0, -600.0);
-    settle(&ui);
-    tap(&ui, "满意");
-    tap(&ui, "提交");
+    fill_and_submit_a_suggestion(&ui);
     assert!(form.get_submitted(), "message: {}", form.get_message());
     let number = slint::Model::iter(&form.get_receipt())
         .find(|r| r.key == "回执编号")
@@ -547,6 +552,18 @@ fn printing_runs_off_the_ui_thread_and_says_when_it_fails() {
     crate::util::wait_until("the print outcome", Duration::from_secs(30), || {
         ui.settle();
         reader.get_status() == kiosk::print::FAILED
+    });
+    // The receipt of a sent form has 打印回执, which reports the same way.
+    ui.open(Page::Home);
+    settle(&ui);
+    tap(&ui, "意见建议");
+    fill_and_submit_a_suggestion(&ui);
+    let form = ui.window.global::<kiosk::ui::FormAdapter>();
+    assert!(form.get_submitted(), "message: {}", form.get_message());
+    tap(&ui, "打印回执");
+    crate::util::wait_until("the receipt print outcome", Duration::from_secs(30), || {
+        ui.settle();
+        form.get_print_status() == kiosk::print::FAILED
     });
 }
 
