@@ -434,6 +434,40 @@ fn the_five_unified_audit_marks_drifting_and_silent_kiosks_with_reasons_in_page_
     assert!(b.get("/audit?scope=430102").3.contains("<b id=\"audited\">0</b>"));
 }
 
+#[test]
+fn a_kiosk_fingerprints_its_installed_content_exactly_as_the_fleet_computes_it_from_the_published_bundles(
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let published = publish(dir.path());
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let root_path = dir.path().join("root.json");
+    let far = chrono::Utc::now() + chrono::Duration::days(3650);
+    kiosk::bundle::write_root(
+        &root_path,
+        &kiosk::bundle::format::Root::for_keys(1, far, &[key.verifying_key()], 1),
+        &[&key],
+    )
+    .expect("root");
+    let hall = kiosk::content::ScopeCode::parse("430182-001-01").expect("scope");
+    let config = kiosk::config::Config {
+        data_dir: dir.path().join("data"),
+        scope: hall.clone(),
+        trust_root: root_path,
+        ..kiosk::config::Config::default()
+    };
+    assert_eq!(kiosk::content::standard::of_installed(&config.data_dir), None, "nothing installed");
+    kiosk::bundle::install_dir(&config, &published).expect("installing the published bundles");
+    let on_kiosk =
+        kiosk::content::standard::of_installed(&config.data_dir).expect("installed fingerprints");
+    let mut fleet = content_sync::fleet::audit::Published::load(&published).expect("published");
+    let expected = fleet.expected(&hall).expect("expected fingerprints");
+    assert_eq!(on_kiosk, expected.standard);
+    assert_eq!(expected.health_interval, 2);
+    // Another hall of the same city shares the city's branding but not the hall's chain.
+    let other = fleet.expected(&kiosk::content::ScopeCode::parse("430102-001-01").expect("scope"));
+    assert_eq!(other.expect("the city's bundle applies").standard.branding, on_kiosk.branding);
+}
+
 /// A tiny HTTP server that records JSON bodies POSTed to it; the first request gets a
 /// 503, so the dashboard has to retry.
 fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
