@@ -677,7 +677,6 @@ fn a_kiosk_whose_broker_is_unreachable_keeps_pinging() {
 }
 
 #[test]
-#[ignore = "fails until src/sync retires its heartbeat when the sync worker stops on an error"]
 fn a_kiosk_whose_sync_worker_stops_on_a_config_error_keeps_pinging() {
     let broker = crate::sync::Broker::plain();
     let dir = tempfile::tempdir().expect("temp dir");

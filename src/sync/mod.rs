@@ -151,6 +151,10 @@ pub fn spawn_with(
     handle._pump = submit::PumpConfig::from_config(config)
         .and_then(|c| submit::spawn(c).map_err(|e| tracing::error!("outbox: {e:#}")).ok());
     let config = config.clone();
+    // The worker ends (stopped, or a configuration error) without hanging: retire its
+    // heartbeat then, so an offline-only kiosk is not restarted by the watchdog forever.
+    // A panic leaves it stale, and the kiosk is restarted.
+    let end_beat = beat.clone();
     let spawned = std::thread::Builder::new().name("sync".into()).spawn(move || {
         let result = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -159,7 +163,7 @@ pub fn spawn_with(
             .and_then(|rt| {
                 if let Some(beat) = beat {
                     rt.spawn(async move {
-                        let mut every = tokio::time::interval(Duration::from_secs(1));
+                        let mut every = tokio::time::interval(beat.interval());
                         loop {
                             every.tick().await;
                             beat.beat();
@@ -175,6 +179,9 @@ pub fn spawn_with(
                     (ui_tx, reply_rx),
                 ))
             });
+        if let Some(b) = end_beat {
+            b.retire();
+        }
         if let Err(e) = result {
             if let Ok(mut s) = status.lock() {
                 s.connected = false;

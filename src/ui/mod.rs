@@ -248,9 +248,13 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
         Some(s) => (
             s.branding().unwrap_or_default(),
             s.functions().unwrap_or_default(),
-            s.device().unwrap_or_default(),
+            crate::content::settings::with_local(s.device().unwrap_or_default(), &config.data_dir),
         ),
-        None => (Branding::default(), Functions::default(), DeviceSettings::default()),
+        None => (
+            Branding::default(),
+            Functions::default(),
+            crate::content::settings::effective(&config.data_dir),
+        ),
     };
     let app = Rc::new(App {
         window: window.as_weak(),
