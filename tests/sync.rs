@@ -1062,3 +1062,44 @@ fn health_reports_carry_versions_and_touch_counts() {
         kiosk.status().broker_rtt_ms.is_some()
     });
 }
+
+#[test]
+fn a_root_rotation_travels_over_mqtt_and_a_forged_one_is_refused() {
+    use kiosk::bundle::{rotation_path, write_root};
+    let broker = Broker::tls(&["city", "kiosk-rot"]);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let store = tmp.path().join("store");
+    let _serve = Serve::start(&broker, &store);
+    let b1 = bundle(tmp.path(), "v1", &content(CITY, vec![faq(1, 1)]), &[], 1, &root_key());
+    publish(&broker, &b1, &store);
+    let kiosk = Kiosk::start(&broker, "kiosk-rot", "430182-001-01");
+    kiosk.wait_version(CITY, 1);
+    let pinned_version = || {
+        let bytes = std::fs::read(kiosk.config.data_dir.join("trust/root.json")).expect("pinned");
+        let env: Envelope = serde_json::from_slice(&bytes).expect("root envelope");
+        serde_json::from_str::<Root>(&env.payload).expect("root").version
+    };
+    assert_eq!(pinned_version(), 1);
+
+    // Root 2 hands trust to a new key. A forger's rotation is signed by the new key alone,
+    // not by the key the kiosk trusts: refused, and the manifest it signs with it.
+    let new_key = SigningKey::from_bytes(&[43; 32]);
+    let root2 =
+        Root::for_keys(2, Utc::now() + chrono::Duration::days(365), &[new_key.verifying_key()], 1);
+    let forged = bundle(tmp.path(), "forged", &content(CITY, vec![faq(1, 7)]), &[], 2, &new_key);
+    write_root(&rotation_path(&forged, 2), &root2, &[&new_key]).expect("forged rotation");
+    publish(&broker, &forged, &store);
+    wait_until("the forged rotation to be refused", Duration::from_secs(30), || {
+        kiosk.status().recent_errors.iter().any(|e| e.contains("root rotation 2 refused"))
+    });
+    assert_eq!(kiosk.version(CITY), Some(1));
+    assert_eq!(pinned_version(), 1);
+
+    // The genuine rotation, signed by the old key and the new one, then content signed by
+    // the new key only: the kiosk moves to root 2, applies the content and pins the root.
+    let genuine = bundle(tmp.path(), "v2", &content(CITY, vec![faq(1, 2)]), &[], 2, &new_key);
+    write_root(&rotation_path(&genuine, 2), &root2, &[&root_key(), &new_key]).expect("rotation");
+    publish(&broker, &genuine, &store);
+    kiosk.wait_version(CITY, 2);
+    assert_eq!(pinned_version(), 2);
+}

@@ -75,6 +75,9 @@ pub const UI_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ActivationJob {
     /// Scope, version and the exact envelope bytes.
     pub manifests: Vec<(ScopeCode, u64, Vec<u8>)>,
+    /// Root rotations received over MQTT and verified against the pinned root, as
+    /// `roots/N.json` bytes: the installer checks them again and pins the newest.
+    pub roots: Vec<Vec<u8>>,
 }
 
 struct Transfer {
@@ -130,6 +133,9 @@ pub struct Engine {
     uploads: VecDeque<(Vec<u8>, Option<Ack>)>,
     /// Set when a blob cannot be had; the next pump refuses the pending manifests.
     fatal: Option<String>,
+    /// Root rotations from `content/root/N`, by version: verified ones (the chain from the
+    /// pinned root to `self.root`) and ones waiting for their predecessor.
+    rotations: BTreeMap<u64, Vec<u8>>,
     ui: Option<std::sync::mpsc::Sender<UiCommand>>,
     status: Arc<Mutex<SyncStatus>>,
 }
@@ -163,6 +169,7 @@ impl Engine {
             awaiting_ui: HashMap::new(),
             uploads: VecDeque::new(),
             fatal: None,
+            rotations: BTreeMap::new(),
             ui,
             status,
         };
@@ -219,6 +226,7 @@ impl Engine {
             }
         }
         subs.extend(self.chain.iter().map(topic::scope_cmd));
+        subs.push(topic::roots());
         subs.push(topic::dev(&self.device, "blob"));
         subs.push(topic::dev(&self.device, "cmd"));
         subs
@@ -336,7 +344,9 @@ impl Engine {
         now: DateTime<Utc>,
     ) {
         self.with_status(|s| s.bytes_received += payload.len() as u64);
-        if let Some(scope) = topic::delta_scope(topic_name) {
+        if let Some(n) = topic::root_version(topic_name) {
+            self.on_root(link, n, payload, now);
+        } else if let Some(scope) = topic::delta_scope(topic_name) {
             self.on_delta(link, scope, payload, now);
         } else if let Some(scope) = topic::manifest_scope(topic_name) {
             self.on_manifest(link, scope.clone(), payload, now);
@@ -350,6 +360,46 @@ impl Engine {
         } else if topic_name == topic::dev(&self.device, "cmd") || topic_name.ends_with("/cmd") {
             self.on_command(link, payload, now);
         }
+    }
+
+    /// A retained root rotation: kept, and applied to the trusted root as soon as the chain
+    /// from the current root reaches it (each step signed by the keys of the step before,
+    /// as the installer checks). A rotation that does not verify is refused and reported;
+    /// the kiosk keeps the root it has. When the root moves, manifests are asked for again,
+    /// as ones signed by the new keys were refused before.
+    fn on_root(&mut self, link: &mut dyn Link, n: u64, payload: &[u8], now: DateTime<Utc>) {
+        if payload.is_empty() || n <= self.root.version {
+            return;
+        }
+        self.rotations.insert(n, payload.to_vec());
+        if self.advance_root(now, Some(link)) {
+            self.resync(link);
+        }
+    }
+
+    /// Applies the kept rotations that follow the trusted root; true when the root moved.
+    fn advance_root(&mut self, now: DateTime<Utc>, mut link: Option<&mut dyn Link>) -> bool {
+        let mut moved = false;
+        while let Some(bytes) = self.rotations.get(&(self.root.version + 1)).cloned() {
+            let next = self.root.version + 1;
+            match crate::bundle::verify_rotation(&self.root, &bytes, now, &Limits::default()) {
+                Ok(root) => {
+                    self.root = root;
+                    moved = true;
+                }
+                Err(e) => {
+                    self.rotations.remove(&next);
+                    let reason = format!("root rotation {next} refused: {e}");
+                    if let Some(l) = link.as_deref_mut() {
+                        self.event(l, Event::CommandRefused { reason, at: now });
+                    } else {
+                        self.with_status(|s| s.error(reason));
+                    }
+                    break;
+                }
+            }
+        }
+        moved
     }
 
     fn known_version(&self, scope: &ScopeCode) -> Option<u64> {
@@ -643,7 +693,8 @@ impl Engine {
             .iter()
             .map(|(s, (m, bytes))| (s.clone(), m.version, bytes.clone()))
             .collect();
-        Some(ActivationJob { manifests })
+        let roots = self.rotations.range(..=self.root.version).map(|(_, b)| b.clone()).collect();
+        Some(ActivationJob { manifests, roots })
     }
 
     /// The outcome of a job from [`Engine::take_activation`]: on success, the device
@@ -855,9 +906,13 @@ impl Engine {
         self.with_status(|st| st.health_interval_seconds = interval);
     }
 
-    /// Replaces the trusted root (after an install pinned a rotated one).
+    /// Replaces the trusted root (after an install pinned a rotated one); rotations
+    /// received since and not yet pinned are applied on top again.
     pub fn set_root(&mut self, root: Root) {
         self.root = root;
+        let pinned = self.root.version;
+        self.rotations.retain(|n, _| *n > pinned);
+        self.advance_root(Utc::now(), None);
     }
 
     /// Bytes of blob data still to fetch, for the status and tests.

@@ -213,24 +213,9 @@ impl Link for MqttLink {
 }
 
 /// The root manifests are checked against: the pinned one, or the one the first install
-/// will pin (the config's, else the embedded demo root), as the installer chooses it.
+/// will pin (the config's, else the embedded demo root) — the installer's own choice.
 fn trusted_root(config: &Config) -> anyhow::Result<Root> {
-    let pinned = config.data_dir.join("trust/root.json");
-    let bytes = match std::fs::read(&pinned) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if config.trust_root.as_os_str().is_empty() {
-                crate::bundle::embedded::demo_root()
-                    .context("no trusted root: set trust_root in the config")?
-                    .to_vec()
-            } else {
-                std::fs::read(&config.trust_root)
-                    .with_context(|| format!("reading {}", config.trust_root.display()))?
-            }
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", pinned.display())),
-    };
-    Ok(crate::bundle::verify_initial_root(&bytes, &crate::bundle::Limits::default())?)
+    Ok(crate::bundle::trusted_root(config)?)
 }
 
 /// The installed scope versions, manifest envelopes and device settings. Demo manifests do not count once a
@@ -367,8 +352,9 @@ async fn run(
         if activation.is_none() {
             if let Some(job) = engine.take_activation() {
                 let cfg = config.clone();
-                let manifests = job.manifests.clone();
-                let handle = tokio::task::spawn_blocking(move || activate(&cfg, &manifests));
+                let (manifests, roots) = (job.manifests.clone(), job.roots.clone());
+                let handle =
+                    tokio::task::spawn_blocking(move || activate(&cfg, &manifests, &roots));
                 activation = Some((job, handle));
             }
         }
@@ -390,14 +376,18 @@ async fn run(
 fn activate(
     config: &Config,
     manifests: &[(ScopeCode, u64, Vec<u8>)],
+    roots: &[Vec<u8>],
 ) -> Result<Option<DeviceSettings>, String> {
     let blobs = config.data_dir.join(paths::BLOBS);
     let offers: Vec<crate::bundle::Offer> = manifests
         .iter()
-        .map(|(scope, version, bytes)| crate::bundle::Offer {
+        .enumerate()
+        .map(|(i, (scope, version, bytes))| crate::bundle::Offer {
             manifest: bytes.clone(),
             blobs: blobs.clone(),
-            roots: Vec::new(),
+            // The rotations travel once, with the first offer: the installer applies them
+            // before it checks any manifest.
+            roots: if i == 0 { roots.to_vec() } else { Vec::new() },
             origin: format!("mqtt:{scope}@{version}").into(),
         })
         .collect();

@@ -50,6 +50,20 @@ pub mod topic {
     pub fn scope_cmd(scope: &ScopeCode) -> String {
         format!("{PREFIX}/content/{scope}/cmd")
     }
+    /// Retained root rotation `n` (`roots/n.json` of a bundle: the root of version `n`,
+    /// signed by the keys of version `n - 1` and its own), city → kiosks. Under `content/`
+    /// so the ACL that lets kiosks read manifests covers it.
+    pub fn root(n: u64) -> String {
+        format!("{PREFIX}/content/root/{n}")
+    }
+    /// Every root rotation, for a kiosk's subscription.
+    pub fn roots() -> String {
+        format!("{PREFIX}/content/root/+")
+    }
+    /// Parses `zwgk/v1/content/root/{n}` back into `n`.
+    pub fn root_version(topic: &str) -> Option<u64> {
+        topic.strip_prefix(PREFIX)?.strip_prefix("/content/root/")?.parse().ok()
+    }
     /// Blob requests (kiosks → city).
     pub fn blob_get() -> String {
         format!("{PREFIX}/blob/get")
@@ -476,6 +490,9 @@ mod tests {
         let scope = ScopeCode::parse("430182-001").expect("valid");
         assert_eq!(topic::manifest_scope(&topic::manifest(&scope)), Some(scope));
         assert_eq!(topic::ack_device(&topic::dev("k-1", "cmd/ack")), Some("k-1"));
+        assert_eq!(topic::root_version(&topic::root(3)), Some(3));
+        assert_eq!(topic::manifest_scope(&topic::root(3)), None);
+        assert_eq!(topic::delta_scope(&topic::root(3)), None);
         assert!(!is_topic_safe("a/b") && !is_topic_safe("+") && is_topic_safe("hall-01"));
     }
 

@@ -106,6 +106,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// The `roots/N.json` files of a bundle as retained messages for `content/root/N`.
+fn bundle_rotations(bundle: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let dir = bundle.join(paths::ROOTS);
+    let mut out = Vec::new();
+    let Ok(list) = std::fs::read_dir(&dir) else { return Ok(out) };
+    for entry in list {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        let n = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|_| path.extension().is_some_and(|e| e == "json"))
+            .with_context(|| format!("{} is not roots/N.json", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        out.push((topic::root(n), bytes));
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Copies the bundle's blobs into the store (checking each hash) and publishes its
 /// manifest envelope, retained, on the scope's manifest topic.
 pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
@@ -129,7 +149,11 @@ pub fn publish(args: PublishArgs) -> anyhow::Result<()> {
         .map(|d| serde_json::to_vec(&d))
         .transpose()?;
     let topic = topic::manifest(&manifest.scope);
-    let mut messages = vec![(topic.clone(), bytes.clone())];
+    // Root rotations the bundle carries go first, retained, so a kiosk can move to the new
+    // keys (and a kiosk installed later can walk the whole chain) before the manifest they
+    // sign arrives; kiosks re-check what they refused once their root moves.
+    let mut messages = bundle_rotations(&args.bundle)?;
+    messages.push((topic.clone(), bytes.clone()));
     if let Some(d) = delta {
         messages.push((topic::delta(&manifest.scope), d));
     }
