@@ -208,6 +208,9 @@ pub fn load(conn: &Connection) -> anyhow::Result<Fleet> {
     for row in rows {
         let (id, scope, online, state_at, last_seen, health) = row?;
         let health: Option<Health> = health.and_then(|h| serde_json::from_str(&h).ok());
+        // The last health report arrived no later than the last message; the audit's
+        // "reports at the published interval" check starts from there after a restart.
+        let health_at = health.as_ref().and_then(|_| time(last_seen.clone()));
         fleet.devices.insert(
             id.clone(),
             Device {
@@ -217,6 +220,7 @@ pub fn load(conn: &Connection) -> anyhow::Result<Fleet> {
                 state_at: time(state_at),
                 last_seen: time(last_seen),
                 health,
+                health_at,
                 ..Device::default()
             },
         );
