@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use content_sync::fleet::sim::{SimControl, BLACK_FRAME};
 use content_sync::fleet::{db, FleetArgs, FleetBroker, Running, SimulateArgs};
+use kiosk::sync::protocol::Standard;
 
 use crate::util::{free_port, mosquitto, wait_until_every};
 
@@ -463,6 +464,14 @@ fn a_kiosk_fingerprints_its_installed_content_exactly_as_the_fleet_computes_it_f
     let expected = fleet.expected(&hall).expect("expected fingerprints");
     assert_eq!(on_kiosk, expected.standard);
     assert_eq!(expected.health_interval, 2);
+    // A local override (a signed set-setting) is a deviation from 统一设置, and only that.
+    kiosk::content::settings::set_local(&config.data_dir, "brightness", "30").expect("override");
+    let overridden = kiosk::content::standard::of_installed(&config.data_dir).expect("again");
+    assert_ne!(overridden.settings, expected.standard.settings);
+    assert_eq!(
+        Standard { settings: expected.standard.settings.clone(), ..overridden },
+        expected.standard
+    );
     // Another hall of the same city shares the city's branding but not the hall's chain.
     let other = fleet.expected(&kiosk::content::ScopeCode::parse("430102-001-01").expect("scope"));
     assert_eq!(other.expect("the city's bundle applies").standard.branding, on_kiosk.branding);

@@ -71,8 +71,13 @@ pub fn fingerprints(
         branding: digest("branding", &branding),
         baseline: digest("baseline", &baseline.join("\n")),
         functions: digest("functions", &json(&merged.functions.enabled)),
-        settings: digest("settings", &json(settings)),
+        settings: settings_fingerprint(settings),
     }
+}
+
+/// The 统一设置 fingerprint alone (the part that changes without a new content version).
+pub fn settings_fingerprint(settings: &DeviceSettings) -> String {
+    digest("settings", &json(settings))
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -91,31 +96,35 @@ fn digest(part: &str, canonical: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// The last computed (version dir, fingerprints): a version directory never changes, so
-/// its content part is computed once.
-static CACHE: Mutex<Option<(PathBuf, Standard)>> = Mutex::new(None);
+/// The last computed (version dir, fingerprints, published device settings): a version
+/// directory never changes, so its content part is computed once; the settings part is
+/// recomputed on every call because local overrides change without a new version.
+type Cached = (PathBuf, Standard, DeviceSettings);
+static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
 
 /// The fingerprints of the installed content version under `data_dir`, or None when
 /// nothing is installed (or the version cannot be read).
 ///
-/// 统一设置 uses the published device settings of the version. Local overrides
-/// (`content::settings::effective`) are not merged in yet: that module does not exist at the
-/// time of writing, so a kiosk with local overrides still fingerprints as published.
+/// 统一设置 is the version's published device settings with this device's local overrides
+/// on top ([`super::settings::with_local`]), so a `set-setting` shows as a deviation.
 pub fn of_installed(data_dir: &Path) -> Option<Standard> {
     let version = crate::bundle::current_version(data_dir).ok()??;
     let dir = version.dir().to_path_buf();
-    if let Ok(cache) = CACHE.lock() {
-        if let Some((_, s)) = cache.as_ref().filter(|(d, _)| *d == dir) {
-            return Some(s.clone());
+    let cached = CACHE.lock().ok().and_then(|c| c.as_ref().filter(|(d, ..)| *d == dir).cloned());
+    let (standard, published) = match cached {
+        Some((_, s, p)) => (s, p),
+        None => {
+            let merged = version.merged().ok()?;
+            let manifests: Vec<Manifest> = version.manifests().cloned().collect();
+            let standard = fingerprints(&merged, &manifests, &merged.device);
+            if let Ok(mut cache) = CACHE.lock() {
+                *cache = Some((dir, standard.clone(), merged.device.clone()));
+            }
+            (standard, merged.device)
         }
-    }
-    let merged = version.merged().ok()?;
-    let manifests: Vec<Manifest> = version.manifests().cloned().collect();
-    let standard = fingerprints(&merged, &manifests, &merged.device);
-    if let Ok(mut cache) = CACHE.lock() {
-        *cache = Some((dir, standard.clone()));
-    }
-    Some(standard)
+    };
+    let settings = super::settings::with_local(published, data_dir);
+    Some(Standard { settings: settings_fingerprint(&settings), ..standard })
 }
 
 #[cfg(test)]
