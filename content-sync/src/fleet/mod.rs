@@ -21,7 +21,6 @@
 
 pub mod audit;
 pub mod db;
-pub mod screenshot;
 pub mod sim;
 pub mod state;
 pub mod web;

@@ -192,7 +192,8 @@ pub struct Fleet {
     pub published: BTreeMap<ScopeCode, (u64, DateTime<Utc>)>,
     pub commands: VecDeque<SentCommand>,
     /// Screenshots being received, chunk by chunk.
-    pub screenshots: super::screenshot::Assembler,
+    /// Screenshots being received, per device (the shared reassembler of `command --out`).
+    pub screenshots: std::collections::HashMap<String, crate::mqtt::ScreenshotAssembler>,
 }
 
 /// What one MQTT message changed, for the database writer.
@@ -307,7 +308,15 @@ impl Fleet {
                 Some(Change::Ack(ack))
             }
             "screenshot" => {
-                let png = self.screenshots.push(id, payload, now)?;
+                let shots = self.screenshots.entry(id.to_string()).or_default();
+                let sha = match shots.push(payload) {
+                    Ok(done) => done?,
+                    Err(e) => {
+                        tracing::info!("screenshot from {id}: {e}");
+                        return None;
+                    }
+                };
+                let png = shots.take(&sha)?;
                 let meta = ScreenshotMeta {
                     at: now,
                     sha256: kiosk::bundle::format::sha256_hex(&png),

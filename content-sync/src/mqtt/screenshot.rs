@@ -32,7 +32,7 @@ pub enum ScreenshotError {
 }
 
 /// One PNG in the making: chunks by offset (a resent chunk replaces itself).
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Partial {
     total: u64,
     chunks: BTreeMap<u64, Vec<u8>>,
@@ -67,7 +67,7 @@ impl Partial {
 /// if let Some(sha) = shots.push(&payload)? { let png = shots.take(&sha); }
 /// // or, from the command's ack: ScreenshotAssembler::parse_ack(&ack.result) → (sha, size)
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ScreenshotAssembler {
     partial: HashMap<String, Partial>,
     done: HashMap<String, Vec<u8>>,
