@@ -39,6 +39,10 @@ pub struct Fields {
     pub validity: Field,
     pub domain: Field,
     pub date: Field,
+    /// The item's position in the merged content: the last tie-break of the ranking, so
+    /// equal hits come in the same order on every kiosk whatever order the indexing
+    /// threads wrote them in.
+    pub ord: Field,
 }
 
 pub fn schema() -> (Schema, Fields) {
@@ -66,7 +70,8 @@ pub fn schema() -> (Schema, Fields) {
         kind: b.add_u64_field("kind", fast.clone()),
         validity: b.add_u64_field("validity", fast.clone()),
         domain: b.add_u64_field("domain", fast.clone()),
-        date: b.add_i64_field("date", fast),
+        date: b.add_i64_field("date", fast.clone()),
+        ord: b.add_u64_field("ord", fast),
     };
     (b.build(), fields)
 }
@@ -150,7 +155,7 @@ pub fn build(dir: &Path, merged: &Merged) -> Result<(), SearchError> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(2);
     let mut writer: tantivy::IndexWriter<TantivyDocument> =
         index.writer_with_num_threads(threads, 100_000_000)?;
-    for scoped in &merged.items {
+    for (ord, scoped) in merged.items.iter().enumerate() {
         let item = &scoped.item;
         let mut doc = TantivyDocument::default();
         doc.add_text(f.id, &item.id);
@@ -181,6 +186,7 @@ pub fn build(dir: &Path, merged: &Merged) -> Result<(), SearchError> {
         if let Some(d) = item.date() {
             doc.add_i64(f.date, date_code(d));
         }
+        doc.add_u64(f.ord, ord as u64);
         writer.add_document(doc)?;
         titles.push(TitleEntry {
             id: item.id.clone(),

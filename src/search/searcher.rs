@@ -539,12 +539,15 @@ impl Searcher {
             let c_validity = ff.u64("validity")?;
             let c_domain = ff.u64("domain")?;
             let c_date = ff.i64("date")?;
+            // Indexes built before the `ord` field tie-break on the document address.
+            let c_ord = ff.u64("ord").ok();
             let alive = seg.alive_bitset();
             // Matches are taken in batches so that the fast fields are read in bulk: a
             // one-character query can match every item.
             let mut docs: Vec<DocId> = Vec::with_capacity(BATCH);
             let (mut kinds, mut validities) = (vec![None; BATCH], vec![None; BATCH]);
             let (mut domains, mut dates) = (vec![None; BATCH], vec![None; BATCH]);
+            let mut ords = vec![None; BATCH];
             let mut doc: DocId = main.doc();
             loop {
                 docs.clear();
@@ -562,6 +565,9 @@ impl Searcher {
                 c_validity.first_vals(&docs, &mut validities[..n]);
                 c_domain.first_vals(&docs, &mut domains[..n]);
                 c_date.first_vals(&docs, &mut dates[..n]);
+                if let Some(c) = &c_ord {
+                    c.first_vals(&docs, &mut ords[..n]);
+                }
                 for i in 0..n {
                     let (d, kind, validity) =
                         (docs[i], kinds[i].unwrap_or(0), validities[i].unwrap_or(0));
@@ -667,7 +673,8 @@ impl Searcher {
                         bucket: score.round() as i64,
                         date: date.unwrap_or(i64::MIN),
                         score: OrdF32(score),
-                        addr: Reverse((seg_ord as u32, d)),
+                        ord: Reverse(ords[i].unwrap_or((seg_ord as u64) << 32 | u64::from(d))),
+                        addr: (seg_ord as u32, d),
                     };
                     if heap.len() < want {
                         heap.push(Reverse(key));
@@ -693,7 +700,7 @@ impl Searcher {
         let f = &self.inner.fields;
         let mut hits = Vec::new();
         for key in ranked.into_iter().skip(req.offset) {
-            let Reverse((seg, doc)) = key.addr;
+            let (seg, doc) = key.addr;
             let stored: TantivyDocument = searcher.doc(DocAddress::new(seg, doc))?;
             let text = |field| {
                 stored.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
@@ -821,8 +828,10 @@ struct RankKey {
     bucket: i64,
     date: i64,
     score: OrdF32,
-    addr: Reverse<(u32, DocId)>,
-    /// Last, and after the unique address: reported, not ordered by.
+    /// Earlier in the content first: unique, so nothing after it orders.
+    ord: Reverse<u64>,
+    addr: (u32, DocId),
+    /// Reported, not ordered by.
     matched: Match,
 }
 
