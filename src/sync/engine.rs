@@ -284,7 +284,9 @@ impl Engine {
             .envelopes
             .get(&scope)
             .and_then(|base| protocol::apply_delta(base, &delta))
-            .and_then(|env| serde_json::to_vec(&env).ok());
+            // Pretty, as `bundle::write` writes manifest.json: the rebuilt envelope is then
+            // byte for byte what the city published, and so is its hash in health reports.
+            .and_then(|env| serde_json::to_vec_pretty(&env).ok());
         match rebuilt {
             Some(bytes) if self.check(&bytes, now).is_ok() => {
                 self.on_manifest(link, scope, &bytes, now)

@@ -403,7 +403,7 @@ pub struct NetworkStatus {
     pub address: Option<String>,
     /// Wi-Fi signal in dBm, where the interface reports it.
     pub signal_dbm: Option<i32>,
-    /// Round trip of the last MQTT ping to the broker, in milliseconds.
+    /// Round trip of the last MQTT keep-alive ping to the broker, in milliseconds.
     pub broker_rtt_ms: Option<u32>,
 }
 

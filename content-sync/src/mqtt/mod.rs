@@ -269,9 +269,12 @@ pub fn serve_with(args: ServeArgs, served: Arc<Served>) -> anyhow::Result<()> {
     rt.block_on(async {
         let opts = args.broker.broker().options(&client_id("serve"))?;
         let (client, events) = AsyncClient::new(opts, 64);
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(256);
         // The event loop runs on its own task: answering publishes through `client` needs
-        // the loop to keep draining, or both would wait on each other.
+        // the loop to keep draining, or both would wait on each other. So the requests it
+        // hands over go through an unbounded channel (a bounded one that fills while this
+        // loop waits on `client.publish` stops both: seen with 40+ kiosks at once); they are
+        // small and each kiosk has only a few blob ranges in flight.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
         let pump = tokio::spawn(pump(
             events,
             client.clone(),
@@ -315,7 +318,7 @@ pub fn serve_with(args: ServeArgs, served: Arc<Served>) -> anyhow::Result<()> {
 async fn pump(
     mut events: EventLoop,
     client: AsyncClient,
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     what: &str,
     subs: Vec<String>,
 ) {
@@ -324,14 +327,19 @@ async fn pump(
         match events.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 attempt = 0;
-                for s in &subs {
-                    if let Err(e) = client.subscribe(s, QoS::AtLeastOnce).await {
-                        tracing::warn!("{what}: subscribing to {s}: {e}");
+                // On a task of its own: with the request queue full of answers,
+                // `subscribe().await` here would wait for this very loop to drain it.
+                let (client, subs, what) = (client.clone(), subs.clone(), what.to_string());
+                tokio::spawn(async move {
+                    for s in &subs {
+                        if let Err(e) = client.subscribe(s, QoS::AtLeastOnce).await {
+                            tracing::warn!("{what}: subscribing to {s}: {e}");
+                        }
                     }
-                }
+                });
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if tx.send(p.payload.to_vec()).await.is_err() {
+                if tx.send(p.payload.to_vec()).is_err() {
                     return;
                 }
             }
