@@ -588,7 +588,10 @@ fn the_kiosks_sync_worker_starts_the_pump() {
     let uuids = enqueue(&outbox, &city, 5);
     let mut broker = Broker::configured();
     broker.start();
-    let _inbox = Inbox::start(&broker, &key, &db, "a");
+    let inbox = Inbox::start(&broker, &key, &db, "a");
+    // The kiosk's pump re-sends an unanswered submission only after 5 minutes: the inbox
+    // must be listening before the first send.
+    inbox.wait_subscribed();
     let config = kiosk::config::Config {
         device_id: DEVICE.into(),
         data_dir: kiosk_dir.path().to_path_buf(),
