@@ -13,9 +13,7 @@ use kiosk::content::{Calendar, DeviceSettings};
 use kiosk::requests::{submit, CitySecret, Intake, Outbox, Personal, Suggestion};
 use kiosk::sync::protocol::Health;
 
-use crate::sync::{
-    bundle, content, faq, publish, read_until, root_envelope, root_key, Broker, Kiosk, Serve, CITY,
-};
+use crate::sync::{content, faq, read_until, root_envelope, root_key, Broker, City, Kiosk, CITY};
 
 /// The health report in a `mosquitto_sub -v` line.
 fn report(line: &str) -> Health {
@@ -55,14 +53,10 @@ fn reporting_every_second(items: Vec<kiosk::content::Item>) -> kiosk::content::S
 
 #[test]
 fn a_health_report_names_the_network_the_waiting_outbox_and_the_exact_manifest() {
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let b1 =
-        bundle(tmp.path(), "v1", &reporting_every_second(vec![faq(1, 1)]), &[], 1, &root_key());
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-vitals", "430182");
+    let city = City::start(Broker::plain());
+    let b1 = city.bundle("v1", &reporting_every_second(vec![faq(1, 1)]), &[], 1, &root_key());
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-vitals", "430182");
     kiosk.wait_version(CITY, 1);
 
     let created: Vec<DateTime<Utc>> = (0..3)
@@ -70,7 +64,7 @@ fn a_health_report_names_the_network_the_waiting_outbox_and_the_exact_manifest()
         .collect();
     enqueue(&kiosk.config.data_dir.join(kiosk::requests::OUTBOX_FILE), &created);
 
-    let mut watch = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-vitals/health", &[]);
+    let mut watch = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-vitals/health", &[]);
     let line = read_until(&mut watch, Duration::from_secs(30), |l| l.contains("\"waiting\":3"))
         .expect("a report counting the three submissions");
     let h = report(&line);
@@ -90,26 +84,16 @@ fn a_health_report_names_the_network_the_waiting_outbox_and_the_exact_manifest()
 /// kiosk that got the update as a delta must hold the very bytes the city wrote.
 #[test]
 fn after_a_delta_update_the_manifest_hash_is_the_published_one() {
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let b1 =
-        bundle(tmp.path(), "v1", &reporting_every_second(vec![faq(1, 1)]), &[], 1, &root_key());
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-delta-hash", "430182");
+    let city = City::start(Broker::plain());
+    let b1 = city.bundle("v1", &reporting_every_second(vec![faq(1, 1)]), &[], 1, &root_key());
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-delta-hash", "430182");
     kiosk.wait_version(CITY, 1);
-    let b2 = bundle(
-        tmp.path(),
-        "v2",
-        &reporting_every_second(vec![faq(1, 1), faq(2, 1)]),
-        &[],
-        2,
-        &root_key(),
-    );
-    publish(&broker, &b2, &store);
+    let b2 =
+        city.bundle("v2", &reporting_every_second(vec![faq(1, 1), faq(2, 1)]), &[], 2, &root_key());
+    city.publish_bundle(&b2);
     kiosk.wait_version(CITY, 2);
-    let mut watch = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-delta-hash/health", &[]);
+    let mut watch = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-delta-hash/health", &[]);
     let line = read_until(&mut watch, Duration::from_secs(30), |l| l.contains("\"version\":2"))
         .expect("a report of version 2");
     let v2 = report(&line).content.into_iter().find(|v| v.version == 2).expect("version 2");

@@ -511,6 +511,47 @@ pub(crate) fn publish(broker: &Broker, bundle: &Path, store: &Path) {
     content_sync(&args).expect("content-sync publish");
 }
 
+/// The city side of a sync test: a broker, a blob store with one `serve` answering from
+/// it, and a temp dir for the bundles the test builds and publishes.
+pub(crate) struct City {
+    // Dropped in this order: `serve` stops before its broker goes.
+    pub(crate) serve: Serve,
+    pub(crate) broker: Broker,
+    pub(crate) store: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl City {
+    pub(crate) fn start(broker: Broker) -> City {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = dir.path().join("store");
+        let serve = Serve::start(&broker, &store);
+        City { serve, broker, store, dir }
+    }
+
+    /// Where the test's bundles (and other files) go.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes bundle `name` in [`City::dir`] (see [`bundle`]).
+    pub(crate) fn bundle(
+        &self,
+        name: &str,
+        content: &ScopeContent,
+        files: &[(String, Vec<u8>)],
+        version: u64,
+        key: &SigningKey,
+    ) -> PathBuf {
+        bundle(self.dir(), name, content, files, version, key)
+    }
+
+    /// `content-sync publish` of a bundle into this city's store.
+    pub(crate) fn publish_bundle(&self, bundle: &Path) {
+        publish(&self.broker, bundle, &self.store);
+    }
+}
+
 /// A kiosk's sync worker with its own data dir, trusting the test root.
 pub(crate) struct Kiosk {
     pub(crate) config: Config,
@@ -598,21 +639,17 @@ pub(crate) fn blob_sizes(bundle: &Path) -> u64 {
 
 #[test]
 fn a_published_bundle_is_applied_over_tls_and_found_by_search() {
-    let broker = Broker::tls(&["city", "kiosk-1"]);
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let b1 = bundle(
-        tmp.path(),
+    let city = City::start(Broker::tls(&["city", "kiosk-1"]));
+    let b1 = city.bundle(
         "v1",
         &content(CITY, (0..20).map(|n| faq(n, 1)).collect()),
         &[],
         1,
         &root_key(),
     );
-    publish(&broker, &b1, &store);
+    city.publish_bundle(&b1);
 
-    let kiosk = Kiosk::start(&broker, "kiosk-1", "430182-001-01");
+    let kiosk = Kiosk::start(&city.broker, "kiosk-1", "430182-001-01");
     kiosk.wait_version(CITY, 1);
     assert!(kiosk.search("常见问题7").contains(&"faq-00007".to_string()));
 
@@ -620,8 +657,8 @@ fn a_published_bundle_is_applied_over_tls_and_found_by_search() {
     let mut new = faq(20, 1);
     new.title = "老年人优待证办理指南".into();
     items.push(new);
-    let b2 = bundle(tmp.path(), "v2", &content(CITY, items), &[], 2, &root_key());
-    publish(&broker, &b2, &store);
+    let b2 = city.bundle("v2", &content(CITY, items), &[], 2, &root_key());
+    city.publish_bundle(&b2);
     kiosk.wait_version(CITY, 2);
     assert_eq!(kiosk.search("优待证").first().map(String::as_str), Some("faq-00020"));
     assert!(kiosk.status().connected);
@@ -629,28 +666,24 @@ fn a_published_bundle_is_applied_over_tls_and_found_by_search() {
 
 #[test]
 fn a_one_percent_change_fetches_only_the_changed_blobs() {
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let serve = Serve::start(&broker, &store);
-    let b1 = bundle(
-        tmp.path(),
+    let city = City::start(Broker::plain());
+    let b1 = city.bundle(
         "v1",
         &content(CITY, (0..200).map(|n| faq(n, 1)).collect()),
         &[],
         1,
         &root_key(),
     );
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-delta", "430182");
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-delta", "430182");
     kiosk.wait_version(CITY, 1);
     let full = kiosk.status();
     assert_eq!(full.blob_bytes, blob_sizes(&b1), "the first sync fetches every blob once");
 
     // Two of 200 items change.
     let items = (0..200).map(|n| faq(n, if n == 17 || n == 150 { 2 } else { 1 })).collect();
-    let b2 = bundle(tmp.path(), "v2", &content(CITY, items), &[], 2, &root_key());
-    publish(&broker, &b2, &store);
+    let b2 = city.bundle("v2", &content(CITY, items), &[], 2, &root_key());
+    city.publish_bundle(&b2);
     kiosk.wait_version(CITY, 2);
     let old = manifest_of(&b1);
     let new_blobs: Vec<_> = manifest_of(&b2)
@@ -677,34 +710,31 @@ fn a_one_percent_change_fetches_only_the_changed_blobs() {
         manifest,
         moved,
         100.0 * moved as f64 / (blob_sizes(&b1) + manifest) as f64,
-        serve.served.bytes.load(Ordering::Relaxed)
+        city.serve.served.bytes.load(Ordering::Relaxed)
     );
 }
 
 #[test]
 fn a_transfer_cut_by_a_broker_restart_resumes_where_it_stopped() {
-    let mut broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
+    let mut city = City::start(Broker::plain());
     // A 6 MB gazette PDF under a 2 MB/s cap from the bundle's own device settings, so the
     // transfer is still running when the broker goes down.
     let pdf: Vec<u8> =
         (0..6_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let mut c = content(CITY, vec![faq(1, 1)]);
     c.device = Some(kiosk::content::DeviceSettings { bandwidth_kbps: 2000, ..Default::default() });
-    let b1 = bundle(tmp.path(), "v1", &c, &[("gazette-2026-01.pdf".into(), pdf)], 1, &root_key());
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-resume", "430182");
+    let b1 = city.bundle("v1", &c, &[("gazette-2026-01.pdf".into(), pdf)], 1, &root_key());
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-resume", "430182");
     wait_until("a megabyte to arrive", Duration::from_secs(30), || {
         kiosk.status().blob_bytes > 1_000_000
     });
 
-    broker.kill();
+    city.broker.kill();
     wait_until("the kiosk to notice", Duration::from_secs(30), || !kiosk.status().connected);
     let before_restart = kiosk.status().blob_bytes;
     assert!(before_restart < blob_sizes(&b1), "the transfer finished before the broker was killed");
-    broker.restart();
+    city.broker.restart();
 
     kiosk.wait_version(CITY, 1);
     // Every byte was written exactly once: the transfer went on from its .partial file
@@ -737,27 +767,17 @@ pub(crate) fn read_until(
 
 #[test]
 fn a_forged_manifest_is_refused_reported_and_the_old_content_kept() {
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let b1 = bundle(
-        tmp.path(),
-        "v1",
-        &content(CITY, (0..5).map(|n| faq(n, 1)).collect()),
-        &[],
-        1,
-        &root_key(),
-    );
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-forged", "430182");
+    let city = City::start(Broker::plain());
+    let b1 =
+        city.bundle("v1", &content(CITY, (0..5).map(|n| faq(n, 1)).collect()), &[], 1, &root_key());
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-forged", "430182");
     kiosk.wait_version(CITY, 1);
 
-    let mut events = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-forged/event", &[]);
+    let mut events = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-forged/event", &[]);
     std::thread::sleep(Duration::from_millis(300));
-    let forged =
-        bundle(tmp.path(), "forged", &content(CITY, vec![faq(1, 9)]), &[], 9, &forger_key());
-    publish(&broker, &forged, &store);
+    let forged = city.bundle("forged", &content(CITY, vec![faq(1, 9)]), &[], 9, &forger_key());
+    city.publish_bundle(&forged);
     let event = read_until(&mut events, Duration::from_secs(20), |l| l.contains("refused"))
         .expect("a refused event");
     assert!(event.contains("\"version\":9"), "{event}");
@@ -969,31 +989,34 @@ fn the_kiosk_window_answers_a_screenshot_command_with_a_png_of_itself() {
 
 #[test]
 fn set_setting_changes_the_health_rate_at_once_and_survives_restart_and_update() {
-    let broker = Broker::tls(&["city", "kiosk-set"]);
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let (key, _) = key_files(tmp.path());
-    let mut kiosk = Kiosk::start(&broker, "kiosk-set", "430182");
+    let city = City::start(Broker::tls(&["city", "kiosk-set"]));
+    let (key, _) = key_files(city.dir());
+    let mut kiosk = Kiosk::start(&city.broker, "kiosk-set", "430182");
     let ui = ui_stand_in(&kiosk, Vec::new());
     wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
     assert_eq!(kiosk.status().health_interval_seconds, 60, "the default");
-    let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/cmd/ack", &[]);
-    let health = broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/health", &[]);
+    let mut acks = city.broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/cmd/ack", &[]);
+    let health = city.broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/health", &[]);
     std::thread::sleep(Duration::from_millis(300));
 
     // Refused with a reason: an unknown key, a value out of range.
-    let err = send_command(&broker, "kiosk-set", &key, &["set-setting", "volume", "3"], &[])
+    let err = send_command(&city.broker, "kiosk-set", &key, &["set-setting", "volume", "3"], &[])
         .expect_err("an unknown setting");
     assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
     let ack = read_until(&mut acks, Duration::from_secs(10), |l| l.contains("\"ok\":false"))
         .expect("a refusal");
     assert!(ack.contains("unknown setting") && ack.contains("volume"), "{ack}");
-    send_command(&broker, "kiosk-set", &key, &["set-setting", "brightness", "150"], &[])
+    send_command(&city.broker, "kiosk-set", &key, &["set-setting", "brightness", "150"], &[])
         .expect_err("brightness above 100 %");
 
-    send_command(&broker, "kiosk-set", &key, &["set-setting", "health_interval_seconds", "1"], &[])
-        .expect("a valid setting is applied");
+    send_command(
+        &city.broker,
+        "kiosk-set",
+        &key,
+        &["set-setting", "health_interval_seconds", "1"],
+        &[],
+    )
+    .expect("a valid setting is applied");
     assert_eq!(kiosk.status().health_interval_seconds, 1);
     let saved = std::fs::read_to_string(kiosk.config.data_dir.join("settings.local.json"))
         .expect("the override is saved");
@@ -1011,7 +1034,7 @@ fn set_setting_changes_the_health_rate_at_once_and_survives_restart_and_update()
     let mut c = content(CITY, vec![faq(1, 1)]);
     c.device =
         Some(kiosk::content::DeviceSettings { health_interval_seconds: 45, ..Default::default() });
-    publish(&broker, &bundle(tmp.path(), "v1", &c, &[], 1, &root_key()), &store);
+    publish(&city.broker, &city.bundle("v1", &c, &[], 1, &root_key()), &city.store);
     kiosk.wait_version(CITY, 1);
     assert_eq!(kiosk.status().health_interval_seconds, 1, "the override outlives the update");
 
@@ -1030,20 +1053,17 @@ fn set_setting_changes_the_health_rate_at_once_and_survives_restart_and_update()
 
 #[test]
 fn health_reports_carry_versions_and_touch_counts() {
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
+    let city = City::start(Broker::plain());
     let mut c = content(CITY, vec![faq(1, 1)]);
     c.device =
         Some(kiosk::content::DeviceSettings { health_interval_seconds: 1, ..Default::default() });
-    let b1 = bundle(tmp.path(), "v1", &c, &[], 1, &root_key());
-    publish(&broker, &b1, &store);
+    let b1 = city.bundle("v1", &c, &[], 1, &root_key());
+    city.publish_bundle(&b1);
 
-    let mut watch = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-health/health", &[]);
+    let mut watch = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-health/health", &[]);
     std::thread::sleep(Duration::from_millis(300));
     let telemetry: Arc<kiosk::sync::Telemetry> = Arc::default();
-    let kiosk = Kiosk::start_with(&broker, "kiosk-health", "430182", telemetry.clone());
+    let kiosk = Kiosk::start_with(&city.broker, "kiosk-health", "430182", telemetry.clone());
     kiosk.wait_version(CITY, 1);
     for _ in 0..3 {
         telemetry.touch();
@@ -1066,13 +1086,10 @@ fn health_reports_carry_versions_and_touch_counts() {
 #[test]
 fn a_root_rotation_travels_over_mqtt_and_a_forged_one_is_refused() {
     use kiosk::bundle::{rotation_path, write_root};
-    let broker = Broker::tls(&["city", "kiosk-rot"]);
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let _serve = Serve::start(&broker, &store);
-    let b1 = bundle(tmp.path(), "v1", &content(CITY, vec![faq(1, 1)]), &[], 1, &root_key());
-    publish(&broker, &b1, &store);
-    let kiosk = Kiosk::start(&broker, "kiosk-rot", "430182-001-01");
+    let city = City::start(Broker::tls(&["city", "kiosk-rot"]));
+    let b1 = city.bundle("v1", &content(CITY, vec![faq(1, 1)]), &[], 1, &root_key());
+    city.publish_bundle(&b1);
+    let kiosk = Kiosk::start(&city.broker, "kiosk-rot", "430182-001-01");
     kiosk.wait_version(CITY, 1);
     let pinned_version = || {
         let bytes = std::fs::read(kiosk.config.data_dir.join("trust/root.json")).expect("pinned");
@@ -1086,9 +1103,9 @@ fn a_root_rotation_travels_over_mqtt_and_a_forged_one_is_refused() {
     let new_key = SigningKey::from_bytes(&[43; 32]);
     let root2 =
         Root::for_keys(2, Utc::now() + chrono::Duration::days(365), &[new_key.verifying_key()], 1);
-    let forged = bundle(tmp.path(), "forged", &content(CITY, vec![faq(1, 7)]), &[], 2, &new_key);
+    let forged = city.bundle("forged", &content(CITY, vec![faq(1, 7)]), &[], 2, &new_key);
     write_root(&rotation_path(&forged, 2), &root2, &[&new_key]).expect("forged rotation");
-    publish(&broker, &forged, &store);
+    city.publish_bundle(&forged);
     wait_until("the forged rotation to be refused", Duration::from_secs(30), || {
         kiosk.status().recent_errors.iter().any(|e| e.contains("root rotation 2 refused"))
     });
@@ -1097,9 +1114,9 @@ fn a_root_rotation_travels_over_mqtt_and_a_forged_one_is_refused() {
 
     // The genuine rotation, signed by the old key and the new one, then content signed by
     // the new key only: the kiosk moves to root 2, applies the content and pins the root.
-    let genuine = bundle(tmp.path(), "v2", &content(CITY, vec![faq(1, 2)]), &[], 2, &new_key);
+    let genuine = city.bundle("v2", &content(CITY, vec![faq(1, 2)]), &[], 2, &new_key);
     write_root(&rotation_path(&genuine, 2), &root2, &[&root_key(), &new_key]).expect("rotation");
-    publish(&broker, &genuine, &store);
+    city.publish_bundle(&genuine);
     kiosk.wait_version(CITY, 2);
     assert_eq!(pinned_version(), 2);
 }

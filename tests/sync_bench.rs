@@ -16,8 +16,8 @@ use kiosk::content::ScopeCode;
 use kiosk::sync::SyncStatus;
 
 use crate::sync::{
-    blob_sizes, bundle, content, faq, manifest_of, publish, root_envelope, root_key, Broker, Kiosk,
-    Serve, CITY,
+    blob_sizes, bundle, content, faq, manifest_of, root_envelope, root_key, Broker, City, Kiosk,
+    CITY,
 };
 use crate::util::{wait_until, wait_until_every};
 
@@ -48,12 +48,8 @@ fn delta_bytes(old: &Path, new: &Path) -> u64 {
 #[ignore = "benchmark: run bench/sync.sh"]
 fn bench_sync() {
     let (n_items, n_kiosks) = (env("SYNC_BENCH_ITEMS", 1000), env("SYNC_BENCH_KIOSKS", 10));
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let serve = Serve::start(&broker, &store);
-    let b1 = bundle(
-        tmp.path(),
+    let city = City::start(Broker::plain());
+    let b1 = city.bundle(
         "v1",
         &content(CITY, (0..n_items).map(|n| faq(n, 1)).collect()),
         &[],
@@ -62,9 +58,9 @@ fn bench_sync() {
     );
     let full =
         blob_sizes(&b1) + std::fs::metadata(b1.join("manifest.json")).expect("manifest").len();
-    publish(&broker, &b1, &store);
+    city.publish_bundle(&b1);
     let kiosks: Vec<Kiosk> = (0..n_kiosks)
-        .map(|i| Kiosk::start(&broker, &format!("bench-{i}"), "430182-001-01"))
+        .map(|i| Kiosk::start(&city.broker, &format!("bench-{i}"), "430182-001-01"))
         .collect();
     let t = Instant::now();
     for k in &kiosks {
@@ -78,11 +74,11 @@ fn bench_sync() {
     // 1% change, all kiosks at once.
     let changed = (n_items / 100).max(1);
     let items = (0..n_items).map(|n| faq(n, if n % 100 == 7 { 2 } else { 1 })).collect();
-    let b2 = bundle(tmp.path(), "v2", &content(CITY, items), &[], 2, &root_key());
+    let b2 = city.bundle("v2", &content(CITY, items), &[], 2, &root_key());
     let before: Vec<SyncStatus> = kiosks.iter().map(Kiosk::status).collect();
-    let served_before = serve.served.bytes.load(Ordering::Relaxed);
+    let served_before = city.serve.served.bytes.load(Ordering::Relaxed);
     let t = Instant::now();
-    publish(&broker, &b2, &store);
+    city.publish_bundle(&b2);
     for k in &kiosks {
         k.wait_version(CITY, 2);
     }
@@ -94,7 +90,7 @@ fn bench_sync() {
         .sum::<u64>()
         / n_kiosks as u64;
     let delta = delta_bytes(&b1, &b2);
-    let served = serve.served.bytes.load(Ordering::Relaxed) - served_before;
+    let served = city.serve.served.bytes.load(Ordering::Relaxed) - served_before;
     println!(
         "sync: {changed} of {n_items} items changed: each kiosk received {moved} B = {:.2}% of the full bundle; changed blobs {delta} B",
         100.0 * moved as f64 / full as f64
@@ -223,18 +219,15 @@ fn bench_apply() {
 #[ignore = "benchmark: run bench/sync.sh"]
 fn bench_fleet() {
     let (n_kiosks, n_items) = (env("SYNC_BENCH_FLEET", 200), env("SYNC_BENCH_FLEET_ITEMS", 1000));
-    let broker = Broker::plain();
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let store = tmp.path().join("store");
-    let serve = Serve::start(&broker, &store);
+    let city = City::start(Broker::plain());
     let items = |changed: fn(usize) -> bool| {
         content(CITY, (0..n_items).map(|i| faq(i, if changed(i) { 2 } else { 1 })).collect())
     };
-    let b1 = bundle(tmp.path(), "v1", &items(|_| false), &[], 1, &root_key());
-    publish(&broker, &b1, &store);
+    let b1 = city.bundle("v1", &items(|_| false), &[], 1, &root_key());
+    city.publish_bundle(&b1);
     let t = Instant::now();
     let kiosks: Vec<Kiosk> = (0..n_kiosks)
-        .map(|i| Kiosk::start(&broker, &format!("fleet-{i}"), "430182-001-01"))
+        .map(|i| Kiosk::start(&city.broker, &format!("fleet-{i}"), "430182-001-01"))
         .collect();
     // The fixture's own wait gives one kiosk a minute; a fleet's first sync takes longer.
     wait_until_every("every kiosk to apply v1", Duration::from_secs(1800), EVERY, || {
@@ -246,19 +239,19 @@ fn bench_fleet() {
         t.elapsed().as_secs_f64()
     );
 
-    let b2 = bundle(tmp.path(), "v2", &items(|i| i % 100 == 7), &[], 2, &root_key());
+    let b2 = city.bundle("v2", &items(|i| i % 100 == 7), &[], 2, &root_key());
     let delta = delta_bytes(&b1, &b2);
-    let served_before = serve.served.bytes.load(Ordering::Relaxed);
-    let requests_before = serve.served.requests.load(Ordering::Relaxed);
+    let served_before = city.serve.served.bytes.load(Ordering::Relaxed);
+    let requests_before = city.serve.served.requests.load(Ordering::Relaxed);
     let t = Instant::now();
-    publish(&broker, &b2, &store);
+    city.publish_bundle(&b2);
     // Every kiosk, not just the first few: a fleet update is done when the last one is.
     wait_until_every("every kiosk to apply v2", Duration::from_secs(1800), EVERY, || {
         kiosks.iter().all(|k| k.version(CITY) == Some(2))
     });
     let secs = t.elapsed().as_secs_f64();
-    let served = serve.served.bytes.load(Ordering::Relaxed) - served_before;
-    let requests = serve.served.requests.load(Ordering::Relaxed) - requests_before;
+    let served = city.serve.served.bytes.load(Ordering::Relaxed) - served_before;
+    let requests = city.serve.served.requests.load(Ordering::Relaxed) - requests_before;
     println!(
         "sync: fleet of {n_kiosks} kiosks updated at once from one serve in {secs:.1} s (publish → the last kiosk applied); serve sent {served} B in {requests} requests = {:.4} × ({n_kiosks} × {delta} B delta)",
         served as f64 / (n_kiosks as u64 * delta) as f64

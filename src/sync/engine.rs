@@ -1174,28 +1174,35 @@ mod tests {
         let mut e = engine(dir.path());
         let mut link = FakeLink::default();
         let now = Utc::now();
-        let cmd = Command {
-            id: "c1".into(),
-            target: protocol::Target::Device("k1".into()),
-            issued: now - chrono::Duration::hours(2),
-            expires: now - chrono::Duration::hours(1),
-            action: Action::Resync,
-        };
-        let payload =
-            serde_json::to_vec(&Envelope::sign(&cmd, &[&key()]).expect("sign")).expect("json");
+        let payload = command_at(
+            "c1",
+            Action::Resync,
+            now - chrono::Duration::hours(2),
+            now - chrono::Duration::hours(1),
+        );
         e.on_message(&mut link, &topic::dev("k1", "cmd"), &payload, now);
         let acks = link.on("cmd/ack");
         assert_eq!(acks.len(), 1);
         assert!(acks[0].contains("\"ok\":false") && acks[0].contains("expired"), "{}", acks[0]);
     }
 
+    /// A command for "k1" signed by the root key, valid for five minutes from now.
     fn signed_command(id: &str, action: Action) -> Vec<u8> {
         let now = Utc::now();
+        command_at(id, action, now, now + chrono::Duration::minutes(5))
+    }
+
+    fn command_at(
+        id: &str,
+        action: Action,
+        issued: chrono::DateTime<Utc>,
+        expires: chrono::DateTime<Utc>,
+    ) -> Vec<u8> {
         let cmd = Command {
             id: id.into(),
             target: protocol::Target::Device("k1".into()),
-            issued: now,
-            expires: now + chrono::Duration::minutes(5),
+            issued,
+            expires,
             action,
         };
         serde_json::to_vec(&Envelope::sign(&cmd, &[&key()]).expect("sign")).expect("json")
