@@ -10,7 +10,6 @@
 //! it caches per immutable version directory so a report costs one `readlink`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -96,35 +95,41 @@ fn digest(part: &str, canonical: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// The last computed (version dir, fingerprints, published device settings): a version
-/// directory never changes, so its content part is computed once; the settings part is
-/// recomputed on every call because local overrides change without a new version.
-type Cached = (PathBuf, Standard, DeviceSettings);
-static CACHE: Mutex<Option<Cached>> = Mutex::new(None);
+/// The fingerprints of the installed version, remembered by whoever reports them (the
+/// health reporter keeps one): a version directory never changes, so its content part is
+/// computed once per version; 统一设置 is recomputed on every call because local overrides
+/// change without a new version.
+#[derive(Clone, Debug, Default)]
+pub struct InstalledStandard {
+    /// (version dir, fingerprints, published device settings) of the last version seen.
+    last: Option<(PathBuf, Standard, DeviceSettings)>,
+}
 
-/// The fingerprints of the installed content version under `data_dir`, or None when
-/// nothing is installed (or the version cannot be read).
-///
-/// 统一设置 is the version's published device settings with this device's local overrides
-/// on top ([`super::settings::with_local`]), so a `set-setting` shows as a deviation.
-pub fn of_installed(data_dir: &Path) -> Option<Standard> {
-    let version = crate::bundle::current_version(data_dir).ok()??;
-    let dir = version.dir().to_path_buf();
-    let cached = CACHE.lock().ok().and_then(|c| c.as_ref().filter(|(d, ..)| *d == dir).cloned());
-    let (standard, published) = match cached {
-        Some((_, s, p)) => (s, p),
-        None => {
+impl InstalledStandard {
+    /// The fingerprints of the installed content version under `data_dir`, or None when
+    /// nothing is installed (or the version cannot be read).
+    ///
+    /// 统一设置 is the version's published device settings with this device's local
+    /// overrides on top ([`super::settings::with_local`]), so a `set-setting` shows as a
+    /// deviation.
+    pub fn get(&mut self, data_dir: &Path) -> Option<Standard> {
+        let version = crate::bundle::current_version(data_dir).ok()??;
+        let dir = version.dir().to_path_buf();
+        if self.last.as_ref().is_none_or(|(d, ..)| *d != dir) {
             let merged = version.merged().ok()?;
             let manifests: Vec<Manifest> = version.manifests().cloned().collect();
             let standard = fingerprints(&merged, &manifests, &merged.device);
-            if let Ok(mut cache) = CACHE.lock() {
-                *cache = Some((dir, standard.clone(), merged.device.clone()));
-            }
-            (standard, merged.device)
+            self.last = Some((dir, standard, merged.device));
         }
-    };
-    let settings = super::settings::with_local(published, data_dir);
-    Some(Standard { settings: settings_fingerprint(&settings), ..standard })
+        let (_, standard, published) = self.last.as_ref()?;
+        let settings = super::settings::with_local(published.clone(), data_dir);
+        Some(Standard { settings: settings_fingerprint(&settings), ..standard.clone() })
+    }
+}
+
+/// [`InstalledStandard::get`] without remembering anything.
+pub fn of_installed(data_dir: &Path) -> Option<Standard> {
+    InstalledStandard::default().get(data_dir)
 }
 
 #[cfg(test)]

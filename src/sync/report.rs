@@ -21,6 +21,7 @@ use super::protocol::{
 };
 use super::{Link, SyncStatus, Telemetry};
 use crate::config::Config;
+use crate::content::standard::InstalledStandard;
 use crate::content::ScopeCode;
 
 /// Sends health and usage every `health_interval_seconds`.
@@ -32,7 +33,6 @@ pub(super) struct Reporter {
     last: Option<Instant>,
     last_at: chrono::DateTime<Utc>,
     cpu: Option<(u64, u64)>,
-    data_dir: PathBuf,
     /// What each probe needs. A clone goes to the blocking pool and its manifest hashes
     /// come back with the readings, so they are computed once per content version.
     probe: Probe,
@@ -55,13 +55,13 @@ impl Reporter {
             last: None,
             last_at: Utc::now(),
             cpu: health::cpu_times(),
-            data_dir: config.data_dir.clone(),
             probe: Probe {
                 data_dir: config.data_dir.clone(),
                 outbox: config.data_dir.join(crate::requests::OUTBOX_FILE),
                 broker_host: health::broker_host(&config.broker).map(str::to_string),
                 printer: (!printer.is_empty()).then(|| printer.to_string()),
                 manifests: ManifestHashes::default(),
+                standard: InstalledStandard::default(),
             },
             pending: None,
         }
@@ -95,6 +95,9 @@ impl Reporter {
         if let Some(m) = &readings.manifests {
             self.probe.manifests = m.clone();
         }
+        if let Some(s) = &readings.remembered {
+            self.probe.standard = s.clone();
+        }
         self.publish(link, readings);
     }
 
@@ -114,7 +117,7 @@ impl Reporter {
         };
         self.cpu = cpu;
         let (mem_total_kb, mem_available_kb) = health::memory_kb();
-        let (disk_total_bytes, disk_available_bytes) = health::disk_bytes(&self.data_dir);
+        let (disk_total_bytes, disk_available_bytes) = health::disk_bytes(&self.probe.data_dir);
         let counts = self.telemetry.take();
         let hashes = readings.manifests.as_ref().map(|m| &m.hashes);
         let network =
@@ -184,8 +187,9 @@ struct Readings {
     printer: Option<PrinterStatus>,
     outbox: Option<OutboxStatus>,
     standard: Option<Standard>,
-    /// The manifest hashes of the version `current` pointed at.
+    /// The manifest hashes and fingerprints, remembered for the next probe.
     manifests: Option<ManifestHashes>,
+    remembered: Option<InstalledStandard>,
 }
 
 /// Takes the slow readings, on the blocking pool.
@@ -197,6 +201,7 @@ struct Probe {
     /// The CUPS queue from the config; `None` when the kiosk has no printer.
     printer: Option<String>,
     manifests: ManifestHashes,
+    standard: InstalledStandard,
 }
 
 impl Probe {
@@ -207,8 +212,9 @@ impl Probe {
             // At most one `lpstat` pair per report; print::status kills a hung one.
             printer: self.printer.as_deref().map(crate::print::status),
             outbox: health::outbox(&self.outbox),
-            standard: crate::content::standard::of_installed(&self.data_dir),
+            standard: self.standard.get(&self.data_dir),
             manifests: Some(self.manifests),
+            remembered: Some(self.standard),
         }
     }
 }

@@ -90,12 +90,10 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
     });
 }
 
-/// The configured printer with the page limit in force (published settings plus this
+/// The configured printer with the page limit in force (`app.device` already holds this
 /// device's overrides), or None: no printer, no print button.
 pub(super) fn printer(app: &App) -> Option<Printer> {
-    let limit = crate::content::settings::with_local(app.device.clone(), &app.config.data_dir)
-        .print_page_limit;
-    Printer::new(&app.config.printer, limit)
+    Printer::new(&app.config.printer, app.device.print_page_limit)
 }
 
 /// The “扫码带走” URL: the item's own, else the scope's `item_url` template, else none.
