@@ -810,7 +810,9 @@ fn prune_cache(cache: &Path) {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Replaces `path` with `bytes` so that a power cut leaves the old or the new file, never
+/// a torn one: a synced temporary file beside it, rename(2), then an fsync of the folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!("{TMP_PREFIX}{name}"));
     write_synced(&tmp, bytes)?;

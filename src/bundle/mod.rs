@@ -15,8 +15,8 @@ pub mod write;
 
 pub use activate::{
     current_version, install, install_dir, installed_versions, last_result, open_installed,
-    previous_version, rollback, trusted_root, Applied, ContentVersion, InstallError, InstallReport,
-    InstalledScope, LastResult, Offer,
+    previous_version, rollback, trusted_root, write_atomic, Applied, ContentVersion, InstallError,
+    InstallReport, InstalledScope, LastResult, Offer,
 };
 pub use verify::{
     verify_blob_bytes, verify_blob_file, verify_blob_stream, verify_initial_root, verify_manifest,

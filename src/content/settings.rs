@@ -5,12 +5,11 @@
 //!
 //! Every reader of device settings goes through [`effective`] (or [`with_local`] when it
 //! already holds the published settings), so the sync worker, the health reporter and the
-//! UI agree. Unlike the rest of `content/`, the two functions at the bottom read and write
-//! files: the brief puts the one settings entry point here, next to the model it
-//! overlays; [`overlay`] and [`parse`] are the pure core and are tested without disk.
+//! UI agree. Unlike the rest of `content/`, the functions at the bottom read and write
+//! files, so that there is one settings entry point next to the model it overlays;
+//! [`overlay`] and [`parse`] are the pure core and are tested without disk.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
 
 use thiserror::Error;
@@ -121,15 +120,20 @@ pub fn overlay(published: DeviceSettings, overrides: &Overrides) -> DeviceSettin
     serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or(published)
 }
 
+/// The settings a content version publishes (its `device.json`), when it has any.
+pub fn of_version(version: &crate::bundle::ContentVersion) -> Option<DeviceSettings> {
+    let path = version.blob_path(crate::bundle::format::paths::DEVICE)?;
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
 /// The settings of the installed content (`device.json` of the current version), or the
 /// defaults when nothing is installed or the content has none.
 pub fn published(data_dir: &Path) -> DeviceSettings {
     crate::bundle::current_version(data_dir)
         .ok()
         .flatten()
-        .and_then(|v| v.blob_path(crate::bundle::format::paths::DEVICE))
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .as_ref()
+        .and_then(of_version)
         .unwrap_or_default()
 }
 
@@ -168,14 +172,7 @@ pub fn set_local(data_dir: &Path, key: &str, value: &str) -> Result<DeviceSettin
         reason: e.to_string(),
     })?;
     std::fs::create_dir_all(data_dir).map_err(io)?;
-    let tmp = data_dir.join(format!("{LOCAL_FILE}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, &path).map_err(io)?;
-    std::fs::File::open(data_dir).and_then(|d| d.sync_all()).map_err(io)?;
+    crate::bundle::write_atomic(&path, &bytes).map_err(io)?;
     Ok(effective(data_dir))
 }
 

@@ -233,10 +233,7 @@ fn installed(config: &Config, root: &Root) -> Installed {
         out.versions.insert(v.scope.clone(), v.version);
         out.envelopes.insert(v.scope, bytes);
     }
-    out.settings = current
-        .blob_path(paths::DEVICE)
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    out.settings = crate::content::settings::of_version(&current);
     out
 }
 

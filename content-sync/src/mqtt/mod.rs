@@ -474,9 +474,8 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
                 args.timeout
             );
         };
-        let tmp = out.with_extension("png.tmp");
-        std::fs::write(&tmp, &png).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+        kiosk::bundle::write_atomic(out, &png)
+            .with_context(|| format!("writing {}", out.display()))?;
         println!("wrote {} ({} bytes)", out.display(), png.len());
     }
     Ok(())
