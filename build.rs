@@ -24,8 +24,18 @@ fn compile_ui() {
 /// Writes `$OUT_DIR/demo_bundle.rs`: a list of (relative path, bytes) for every file of the
 /// committed demo bundle, so a fresh `cargo run` has real content without any download.
 fn embed_demo_bundle() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/bundle");
+    // The directory of this build, read when the script runs: `env!` would bake in the
+    // checkout the script was first compiled in, and a shared target directory reuses the
+    // compiled script for a later clone elsewhere (after the first one is gone, the demo
+    // would silently be left out).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("demo/bundle");
     println!("cargo:rerun-if-changed={}", root.display());
+    assert!(
+        root.join("root.json").is_file(),
+        "the demo bundle is missing: {} has no root.json (rebuild it with demo/build.sh)",
+        root.display()
+    );
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();

@@ -754,12 +754,19 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
     wd.type_into("#password", "not the password");
     wd.click("#login");
     // A click that submits a form may return before the next page has loaded.
-    wait_until("the refused login", Duration::from_secs(10), || {
+    wait_until("the refused login", Duration::from_secs(60), || {
         wd.source().contains("用户名或密码错误")
     });
     wd.type_into("#user", "zhang");
     wd.type_into("#password", OPERATOR_PW);
     wd.click("#login");
+    // Checking the password (argon2) takes a while in a debug build on a busy machine:
+    // navigating before its answer has landed would cancel the POST and leave the browser
+    // without a session, so wait for the login form to go away first.
+    wait_until("the accepted login", Duration::from_secs(60), || {
+        let s = wd.source();
+        !s.contains("id=\"password\"") && s.contains("action=\"/logout\"")
+    });
     wait_until("the fleet in the browser", Duration::from_secs(20), || {
         wd.go(&format!("{}/", bench.base));
         let s = wd.source();

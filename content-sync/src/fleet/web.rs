@@ -339,22 +339,27 @@ fn command(
         .to_string();
     // Audit first: a command that left must be on record even if the process dies next.
     db::audit(&*lock(&app.conn)?, &session.user, device, &cmd.id, &label)?;
-    app.client.try_publish(
-        topic::dev(device, "cmd"),
-        QoS::AtLeastOnce,
-        false,
-        serde_json::to_vec(&env)?,
-    )?;
-    let mut fleet = lock(&app.fleet)?;
-    fleet.commands.push_front(SentCommand {
-        id: cmd.id,
-        device: device.to_string(),
-        action: label,
-        operator: session.user.clone(),
-        at: now,
-        ack: None,
+    // Listed before it leaves: a kiosk on the same LAN can ack within a millisecond, and an
+    // ack for a command not yet listed would find nothing to attach to.
+    {
+        let mut fleet = lock(&app.fleet)?;
+        fleet.commands.push_front(SentCommand {
+            id: cmd.id.clone(),
+            device: device.to_string(),
+            action: label,
+            operator: session.user.clone(),
+            at: now,
+            ack: None,
+        });
+        fleet.commands.truncate(1000);
+    }
+    let sent = serde_json::to_vec(&env).map_err(anyhow::Error::from).and_then(|bytes| {
+        Ok(app.client.try_publish(topic::dev(device, "cmd"), QoS::AtLeastOnce, false, bytes)?)
     });
-    fleet.commands.truncate(1000);
+    if let Err(e) = sent {
+        lock(&app.fleet)?.commands.retain(|c| c.id != cmd.id);
+        return Err(e);
+    }
     let anchor = if matches!(action, Action::Screenshot) { "#screenshot" } else { "" };
     Ok(redirect(&format!("/device/{}{anchor}", url_encode(device))))
 }
