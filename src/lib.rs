@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 pub mod ime;
 pub mod print;
+pub mod qr;
 pub mod requests;
 pub mod search;
 pub mod store;

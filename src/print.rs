@@ -400,7 +400,8 @@ impl Printout {
                 Block::Paragraph(t) => l.lines(t, 12.0, 24.0, Align::Left, 6.0),
                 Block::Row(cells) => l.lines(&cells.join(" | "), 11.0, 0.0, Align::Left, 2.0),
                 Block::Url(label, url) => {
-                    l.lines(&format!("{label}："), 10.5, 0.0, Align::Left, 0.0);
+                    l.lines(&format!("{label}（扫码查看）："), 10.5, 0.0, Align::Left, 2.0);
+                    l.qr(url);
                     l.lines(url, 10.5, 0.0, Align::Left, 4.0);
                 }
                 Block::Note(t) => l.lines(t, 9.5, 0.0, Align::Left, 4.0),
@@ -423,11 +424,17 @@ enum Align {
     Centre,
 }
 
-/// One page: text lines (x, y baseline, size, text) and rules (y).
+/// Side of a printed QR code's module in points: 2.5 pt ≈ 0.9 mm, so a URL's code is about
+/// 3 cm wide, which a phone reads at arm's length and a 203 dpi receipt printer still draws.
+const QR_MODULE: f32 = 2.5;
+
+/// One page: text lines (x, y baseline, size, text), rules (y) and filled boxes
+/// (x, y, width, height: the dark modules of QR codes).
 #[derive(Default, Debug)]
 struct Page {
     lines: Vec<(f32, f32, f32, String)>,
     rules: Vec<f32>,
+    boxes: Vec<(f32, f32, f32, f32)>,
 }
 
 struct Layout {
@@ -465,6 +472,33 @@ impl Layout {
             self.page().lines.push((x, y, size, line));
         }
         self.y -= after;
+    }
+
+    /// `text`'s QR code at the left margin (with its quiet zone), kept whole on one page;
+    /// nothing when the text is too long for a QR code (the URL is printed anyway).
+    fn qr(&mut self, text: &str) {
+        let Some((width, dark)) = crate::qr::modules(text) else { return };
+        let side = (width + 2 * crate::qr::QUIET_ZONE) as f32 * QR_MODULE;
+        let bottom = self.advance(side);
+        let left = MARGIN + crate::qr::QUIET_ZONE as f32 * QR_MODULE;
+        let top = bottom + side - crate::qr::QUIET_ZONE as f32 * QR_MODULE;
+        // One box per horizontal run of dark modules keeps the page small.
+        for (row, cells) in dark.chunks(width).enumerate() {
+            let y = top - (row + 1) as f32 * QR_MODULE;
+            let mut col = 0;
+            while col < width {
+                if !cells[col] {
+                    col += 1;
+                    continue;
+                }
+                let start = col;
+                while col < width && cells[col] {
+                    col += 1;
+                }
+                let x = left + start as f32 * QR_MODULE;
+                self.page().boxes.push((x, y, (col - start) as f32 * QR_MODULE, QR_MODULE));
+            }
+        }
     }
 
     fn rule(&mut self) {
@@ -574,6 +608,9 @@ fn write_pdf(title: &str, pages: &[Page]) -> Vec<u8> {
         let mut content = String::from("0 g 0 G 0.5 w\n");
         for y in &page.rules {
             let _ = writeln!(content, "{MARGIN:.2} {y:.2} m {:.2} {y:.2} l S", PAGE_W - MARGIN);
+        }
+        for (x, y, w, h) in &page.boxes {
+            let _ = writeln!(content, "{x:.2} {y:.2} {w:.2} {h:.2} re f");
         }
         let mut lines = page.lines.clone();
         let foot = format!("第 {} 页 / 共 {total} 页", n + 1);
@@ -755,6 +792,29 @@ mod tests {
         assert!(pdf.contains(&format!("/Count {}", pages.len())));
         // 第 n 页 / 共 m 页 on the last page, in the CJK font around the ASCII digits.
         assert!(pdf.contains(&format!("({})", pages.len())));
+    }
+
+    #[test]
+    fn a_url_prints_as_a_whole_qr_code_inside_the_margins() {
+        // Enough paragraphs that the code would straddle a page break if allowed to.
+        for n in [1, 20, 31, 32, 33, 40] {
+            let body = (0..n).map(|i| Block::Paragraph(format!("第{i}段，政务公开。"))).collect();
+            let p = Printout::document(
+                "",
+                "长文",
+                "",
+                &[],
+                body,
+                Some("https://zwgk.example.gov.cn/item/p1"),
+            );
+            let pages = p.layout();
+            let with_code: Vec<&Page> = pages.iter().filter(|p| !p.boxes.is_empty()).collect();
+            assert_eq!(with_code.len(), 1, "{n} paragraphs: the code is on exactly one page");
+            for (x, y, w, h) in &with_code[0].boxes {
+                assert!(*x >= MARGIN && x + w <= PAGE_W - MARGIN, "{n}: x {x} w {w}");
+                assert!(*y >= BOTTOM && y + h <= TOP, "{n}: y {y} h {h}");
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,16 @@ struct Cups {
 
 impl Cups {
     fn start() -> Cups {
-        for tool in ["lp", "lpstat", "lpadmin", "cupsdisable", "pdftotext", "pdfinfo"] {
+        for tool in [
+            "lp",
+            "lpstat",
+            "lpadmin",
+            "cupsdisable",
+            "pdftotext",
+            "pdfinfo",
+            "pdftoppm",
+            "zbarimg",
+        ] {
             assert!(which(tool), "{tool} is missing: run scripts/install-deps");
         }
         let cupsd = ["/usr/sbin/cupsd", "/usr/local/sbin/cupsd"]
@@ -152,13 +161,40 @@ fn read_pdf(file: &Path) -> (String, u32) {
     (text, pages)
 }
 
+/// The QR codes on a PDF's pages, as a phone would read them off the paper: each page
+/// rasterised at 150 dpi (pdftoppm) and decoded by zbarimg.
+fn qr_codes(file: &Path) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prefix = dir.path().join("page");
+    output(Command::new("pdftoppm").args(["-r", "150", "-gray", "-png"]).arg(file).arg(&prefix));
+    let mut pages: Vec<PathBuf> =
+        std::fs::read_dir(dir.path()).expect("pages").map(|e| e.expect("entry").path()).collect();
+    pages.sort();
+    assert!(!pages.is_empty(), "pdftoppm wrote no page");
+    let mut codes = Vec::new();
+    for page in pages {
+        // zbarimg exits 4 when a page has no code: that is an answer, not an error.
+        let o = Command::new("zbarimg").args(["-q", "--raw"]).arg(&page).output().expect("zbarimg");
+        codes.extend(String::from_utf8_lossy(&o.stdout).lines().map(str::to_string));
+    }
+    codes
+}
+
+/// What a queue printed: its text, page count and QR codes.
+struct Printed {
+    text: String,
+    pages: u32,
+    codes: Vec<String>,
+}
+
 /// Waits for the job to complete and its output file, and returns what it printed.
-fn printed(cups: &Cups, job: &str, file: &Path) -> (String, u32) {
+fn printed(cups: &Cups, job: &str, file: &Path) -> Printed {
     wait_until(&format!("job {job} to complete"), Duration::from_secs(60), || cups.completed(job));
     assert!(file.exists(), "no output file; cupsd log:\n{}", cups.log());
-    let out = read_pdf(file);
+    let (text, pages) = read_pdf(file);
+    let codes = qr_codes(file);
     std::fs::remove_file(file).expect("removing the output");
-    out
+    Printed { text, pages, codes }
 }
 
 fn policy() -> Printout {
@@ -194,8 +230,10 @@ fn documents_and_receipts_print_through_cups_within_the_page_limit() {
     let sent = rx.recv_timeout(Duration::from_secs(60)).expect("print outcome").expect("printed");
     assert_eq!((sent.pages, sent.printed), (1, 1));
     assert!(sent.job.starts_with("kiosk-test-"), "job id {:?}", sent.job);
-    let (text, pages) = printed(&cups, &sent.job, &file);
+    let Printed { text, pages, codes } = printed(&cups, &sent.job, &file);
     assert_eq!(pages, 1);
+    // The canonical URL travels on paper as a QR code too (“扫码带走” from the printout).
+    assert_eq!(codes, ["https://zwgk.example.gov.cn/item/p1"], "{text}");
     for want in [
         "关于做好2024年政务公开工作的通知",
         "文号：长政办发〔2024〕12号",
@@ -214,8 +252,9 @@ fn documents_and_receipts_print_through_cups_within_the_page_limit() {
     assert!(sent.pages > 2, "{sent:?}");
     assert_eq!(sent.printed, 2);
     assert!(sent.message().contains("最多打印2页"));
-    let (text, pages) = printed(&cups, &sent.job, &file);
+    let Printed { text, pages, codes } = printed(&cups, &sent.job, &file);
     assert_eq!(pages, 2, "the page limit did not reach CUPS:\n{text}");
+    assert!(codes.is_empty(), "a document without a URL prints no code: {codes:?}");
     assert!(text.contains("第 2 页 / 共"), "{text}");
     assert!(!text.contains("第 3 页"), "{text}");
 
@@ -231,7 +270,12 @@ fn documents_and_receipts_print_through_cups_within_the_page_limit() {
         true,
     );
     let sent = printer.print(&receipt).expect("printed");
-    let (text, _) = printed(&cups, &sent.job, &file);
+    let Printed { text, codes, .. } = printed(&cups, &sent.job, &file);
+    assert_eq!(
+        codes,
+        std::slice::from_ref(&url),
+        "the receipt's code leads to the request's progress"
+    );
     let flat: String = text.split_whitespace().collect();
     for want in
         [number, "提交日期：2026年11月23日", "答复期限：2026年12月21日前", &url, "第三十三条"]

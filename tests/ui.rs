@@ -21,7 +21,7 @@ use kiosk::content::{
 };
 use kiosk::store::Store;
 use kiosk::ui::{headless, init, Content, Delivery, Page, Ui};
-use slint::ComponentHandle as _;
+use slint::{ComponentHandle as _, Model as _};
 
 fn item(
     id: &str,
@@ -565,6 +565,23 @@ fn printing_runs_off_the_ui_thread_and_says_when_it_fails() {
         ui.settle();
         form.get_print_status() == kiosk::print::FAILED
     });
+    // The resident saw a plain message; the admin panel lists both failures with lp's reason.
+    for _ in 0..5 {
+        ui.window.global::<kiosk::ui::NavAdapter>().invoke_logo_tapped();
+    }
+    settle(&ui);
+    for d in ["2", "4", "6", "8"] {
+        tap(&ui, &format!("数字 {d}"));
+    }
+    tap(&ui, "确认密码");
+    let admin = ui.window.global::<kiosk::ui::AdminAdapter>();
+    assert!(admin.get_unlocked());
+    let errors: Vec<String> = admin.get_errors().iter().map(|e| e.to_string()).collect();
+    assert!(
+        errors[0].starts_with("打印回执失败：") && errors[1].starts_with("打印失败："),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("kiosk-no-such-queue"), "the reason names the queue: {errors:?}");
 }
 
 /// Renders every page in both orientations and both modes from the fixture, into the

@@ -135,6 +135,67 @@ pub fn query_terms(normalized: &str) -> Vec<String> {
     normalized.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
+/// The query term with its article numbers in Chinese numerals, as statutes write them:
+/// residents type 第10条 or 民法典1076条 for 第十条 and 民法典第一千零七十六条. A run of digits
+/// counts as an article number when 第 stands before it or 条, 章, 节, 款, 项 or 编 after it;
+/// other numbers (years, 文号) are left alone. `None` when nothing changes.
+pub fn chinese_ordinals(term: &str) -> Option<String> {
+    const UNITS: [&str; 4] = ["", "十", "百", "千"];
+    const DIGITS: [&str; 10] = ["零", "一", "二", "三", "四", "五", "六", "七", "八", "九"];
+    fn numeral(n: u32) -> String {
+        let digits: Vec<usize> = n.to_string().bytes().map(|b| (b - b'0') as usize).collect();
+        let mut out = String::new();
+        let mut gap = false;
+        for (i, &d) in digits.iter().enumerate() {
+            let unit = digits.len() - 1 - i;
+            if d == 0 {
+                gap = !out.is_empty();
+                continue;
+            }
+            if gap {
+                out.push('零');
+                gap = false;
+            }
+            // 10–19 are 十, 十一 …, not 一十 (but 一百一十 inside a larger number).
+            if !(d == 1 && unit == 1 && out.is_empty()) {
+                out.push_str(DIGITS[d]);
+            }
+            out.push_str(UNITS[unit]);
+        }
+        out
+    }
+    let chars: Vec<char> = term.chars().collect();
+    let mut out = String::with_capacity(term.len() * 2);
+    let mut changed = false;
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run: String = chars[start..i].iter().collect();
+        let after_di = start > 0 && chars[start - 1] == '第';
+        let ordinal = after_di || chars.get(i).is_some_and(|c| "条章节款项编".contains(*c));
+        match run.parse::<u32>() {
+            Ok(n @ 1..=9999) if ordinal && !run.starts_with('0') => {
+                // 1076条 is 第一千零七十六条.
+                if !after_di {
+                    out.push('第');
+                }
+                out.push_str(&numeral(n));
+                changed = true;
+            }
+            _ => out.push_str(&run),
+        }
+    }
+    changed.then_some(out)
+}
+
 /// Whether `c` is a Chinese character that has a pinyin reading.
 pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
@@ -164,6 +225,29 @@ mod tests {
             "长政务办［2020］8号",
         ] {
             assert_eq!(normalize(typed), want, "{typed}");
+        }
+    }
+
+    #[test]
+    fn article_numbers_are_read_as_statutes_write_them() {
+        for (typed, want) in [
+            ("第1条", "第一条"),
+            ("第10条", "第十条"),
+            ("第11条", "第十一条"),
+            ("第20条", "第二十条"),
+            ("第103条", "第一百零三条"),
+            ("第110条", "第一百一十条"),
+            ("民法典1076条", "民法典第一千零七十六条"),
+            ("第1001条", "第一千零一条"),
+            ("第1010条", "第一千零一十条"),
+            ("第1127条", "第一千一百二十七条"),
+            ("第3章", "第三章"),
+        ] {
+            assert_eq!(chinese_ordinals(typed).as_deref(), Some(want), "{typed}");
+        }
+        // Years and document numbers are not article numbers.
+        for typed in ["长政务办20208号", "2024年", "第0条", "社保", "第12345条"] {
+            assert_eq!(chinese_ordinals(typed), None, "{typed}");
         }
     }
 

@@ -25,7 +25,7 @@ use super::index::{
     self, date_code, date_from_code, kind_code, kind_from_code, validity_code, validity_from_code,
     Fields, Meta, META_FILE,
 };
-use super::normalize::{normalize, query_terms};
+use super::normalize::{chinese_ordinals, normalize, query_terms};
 use super::snippet::{fragments, Fragment};
 use super::tokenize::{bigrams, pinyin_of, segment_pinyin};
 use super::SearchError;
@@ -334,6 +334,9 @@ impl Searcher {
             if (2..=8).contains(&term.len()) {
                 plan.initials = Some(term.chars().map(|c| c.to_string()).collect());
             }
+        }
+        if let Some(written) = chinese_ordinals(term) {
+            plan.primary.push(written);
         }
         let bases: Vec<String> = plan.primary.iter().chain(&plan.synonyms).cloned().collect();
         for p in &bases {

@@ -153,11 +153,11 @@ fn unlock(app: &Rc<App>) {
     let admin = w.global::<AdminAdapter>();
     admin.set_sync_note(SharedString::default());
     refresh(app);
-    let errors = app.errors.borrow();
+    let errors = app.errors.newest_first();
     let errors: Vec<SharedString> = if errors.is_empty() {
         vec!["暂无错误".into()]
     } else {
-        errors.iter().rev().map(SharedString::from).collect()
+        errors.into_iter().map(SharedString::from).collect()
     };
     admin.set_errors(ModelRc::new(VecModel::from(errors)));
     admin.set_unlocked(true);

@@ -290,12 +290,13 @@ fn print_receipt(app: &Rc<App>) {
     }
     let post = app.post.clone();
     let w = app.window.clone();
+    let errors = app.errors.clone();
     printer.print_in_background(printout, move |outcome| {
         post(Box::new(move || {
             let text = match outcome {
                 Ok(sent) => sent.message(),
                 Err(e) => {
-                    tracing::warn!("打印回执失败：{e:#}");
+                    errors.push(format!("打印回执失败：{e:#}"));
                     crate::print::FAILED.to_string()
                 }
             };

@@ -175,25 +175,43 @@ pub(crate) struct App {
     pub search: worker::SearchWorker,
     pub tts: RefCell<tts::Speaker>,
     pub admin: RefCell<admin_adapter::AdminState>,
-    /// Content-level errors the admin panel lists (newest last).
-    pub errors: RefCell<Vec<String>>,
+    /// Errors the admin panel lists; worker threads (printing) add theirs too.
+    pub errors: ErrorLog,
     /// The sync worker, usage counters and remote commands (empty in tests).
     pub sync: RefCell<sync_adapter::SyncLink>,
     /// How worker threads hand results back to the UI thread.
     pub post: Post,
 }
 
+/// The last errors for the admin panel, shared with worker threads.
+#[derive(Clone, Default)]
+pub struct ErrorLog(Arc<Mutex<Vec<String>>>);
+
+impl ErrorLog {
+    /// Most errors kept; older ones are dropped (the journal has them all).
+    const KEEP: usize = 50;
+
+    pub fn push(&self, what: impl Into<String>) {
+        let what = what.into();
+        tracing::warn!("{what}");
+        let mut errors = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        errors.push(what);
+        let len = errors.len();
+        if len > Self::KEEP {
+            errors.drain(..len - Self::KEEP);
+        }
+    }
+
+    /// The errors, newest first.
+    pub fn newest_first(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().rev().cloned().collect()
+    }
+}
+
 impl App {
     /// Records an error for the admin panel; residents see a plain message instead.
     pub fn log_error(&self, what: impl Into<String>) {
-        let what = what.into();
-        tracing::warn!("{what}");
-        let mut errors = self.errors.borrow_mut();
-        errors.push(what);
-        let len = errors.len();
-        if len > 50 {
-            errors.drain(..len - 50);
-        }
+        self.errors.push(what);
     }
 
     /// A touch: the idle clock starts again.
@@ -270,7 +288,7 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
         search: worker::SearchWorker::start(finder, post.clone()),
         tts: RefCell::new(tts::Speaker::new(post.clone())),
         admin: RefCell::default(),
-        errors: RefCell::default(),
+        errors: ErrorLog::default(),
         sync: RefCell::default(),
         post,
     });

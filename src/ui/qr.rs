@@ -1,19 +1,7 @@
 //! QR codes for “扫码带走” and 扫码服务, drawn as crisp pixel images with a quiet zone so a
 //! phone (and `zbarimg` on a screenshot) reads them from the screen.
 
-use qrcode::{Color, EcLevel, QrCode};
-
-/// Modules of white border around the code, as the QR standard asks.
-const QUIET_ZONE: usize = 4;
-
-/// The dark/light modules of `text`'s QR code, row by row, with its width; `None` when the
-/// text is too long for any QR code.
-pub fn modules(text: &str) -> Option<(usize, Vec<bool>)> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).ok()?;
-    let width = code.width();
-    let dark = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
-    Some((width, dark))
-}
+use crate::qr::{modules, QUIET_ZONE};
 
 /// Grey pixels (0 black, 255 white) of the code with its quiet zone, `scale` pixels per
 /// module; returns the side length too.

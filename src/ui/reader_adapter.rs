@@ -73,12 +73,13 @@ pub fn connect(window: &AppWindow, app: &Rc<App>) {
         set_status(&a, "正在发送到打印机……");
         let post = a.post.clone();
         let w = a.window.clone();
+        let errors = a.errors.clone();
         printer.print_in_background(printout, move |outcome| {
             post(Box::new(move || {
                 let text = match outcome {
                     Ok(sent) => sent.message(),
                     Err(e) => {
-                        tracing::warn!("打印失败：{e:#}");
+                        errors.push(format!("打印失败：{e:#}"));
                         crate::print::FAILED.to_string()
                     }
                 };
