@@ -110,6 +110,7 @@ impl Bench {
             outbox_max_age: 3600,
             published: None,
             webhook: None,
+            webhook_ca: None,
             black_frames: vec![BLACK_FRAME.into()],
             sign_keys: vec![key_path],
             command_valid_for: 60,
@@ -477,41 +478,102 @@ fn a_kiosk_fingerprints_its_installed_content_exactly_as_the_fleet_computes_it_f
     assert_eq!(other.expect("the city's bundle applies").standard.branding, on_kiosk.branding);
 }
 
+/// JSON bodies a test webhook receiver accepted.
+type Got = Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
 /// A tiny HTTP server that records JSON bodies POSTed to it; the first request gets a
 /// 503, so the dashboard has to retry.
-fn webhook_receiver() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
-    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+fn webhook_receiver() -> (String, Got) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let got = Got::default();
     let seen = got.clone();
     std::thread::spawn(move || {
         let mut first = true;
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut len = 0usize;
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                line.clear();
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            let status = if first { "503 Service Unavailable" } else { "200 OK" };
-            if !first {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    seen.lock().expect("lock").push(v);
-                }
-            }
-            first = false;
-            let _ = reader
-                .get_mut()
-                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+        for mut stream in listener.incoming().flatten() {
+            answer_hook(&mut stream, &mut first, &seen);
         }
     });
     (url, got)
+}
+
+/// Reads one POST and answers it: 503 the first time, else 200 with the body recorded.
+fn answer_hook(
+    stream: &mut (impl std::io::Read + std::io::Write),
+    first: &mut bool,
+    seen: &std::sync::Mutex<Vec<serde_json::Value>>,
+) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let mut reader = BufReader::new(stream);
+    let mut len = 0usize;
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        line.clear();
+    }
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    let status = if *first { "503 Service Unavailable" } else { "200 OK" };
+    if !*first {
+        if let Ok(v) = serde_json::from_slice(&body) {
+            seen.lock().expect("lock").push(v);
+        }
+    }
+    *first = false;
+    let out = reader.get_mut();
+    let _ = out.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    let _ = out.flush();
+}
+
+/// The receiver of [`webhook_receiver`] over https, with `pki`'s server certificate for
+/// 127.0.0.1 (a city's private CA). Also returns the errors of the handshakes that failed
+/// (a client that does not trust the CA breaks them off with an alert).
+fn tls_webhook_receiver(
+    pki: &crate::sync::Pki,
+) -> (String, Got, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufReader;
+    let pem = |file: &str| {
+        BufReader::new(std::fs::File::open(pki.path(file)).expect("the openssl output"))
+    };
+    let chain = rustls_pemfile::certs(&mut pem("server.pem"))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("server certificate");
+    let key = rustls_pemfile::private_key(&mut pem("server.key"))
+        .expect("server key")
+        .expect("a key in server.key");
+    let config = Arc::new(
+        rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server TLS config"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("https://{}/hook", listener.local_addr().expect("addr"));
+    let got = Got::default();
+    let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, broken) = (got.clone(), refused.clone());
+    std::thread::spawn(move || {
+        let mut first = true;
+        for tcp in listener.incoming().flatten() {
+            let conn = rustls::ServerConnection::new(config.clone()).expect("server connection");
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut handshake = Ok(());
+            while handshake.is_ok() && tls.conn.is_handshaking() {
+                handshake = tls.conn.complete_io(&mut tls.sock).map(drop);
+            }
+            match handshake {
+                Ok(()) => {
+                    answer_hook(&mut tls, &mut first, &seen);
+                    tls.conn.send_close_notify();
+                    let _ = std::io::Write::flush(&mut tls);
+                }
+                Err(e) => broken.lock().expect("lock").push(e.to_string()),
+            }
+        }
+    });
+    (url, got, refused)
 }
 
 #[test]
@@ -556,6 +618,56 @@ fn printer_and_outbox_alerts_show_with_reasons_and_the_webhook_gets_their_start_
     });
     assert!(!b.get("/alerts").3.contains("卡纸"), "the alert is gone from the page");
     assert_eq!(notices("started", "sim-0002", "printer"), 1, "an open alert is announced once");
+}
+
+#[test]
+fn over_https_the_webhook_trusts_the_citys_private_ca_given_with_webhook_ca() {
+    let pki_dir = tempfile::tempdir().expect("temp dir");
+    let pki = crate::sync::Pki::new(pki_dir.path(), &[]);
+    let (url, got, refused) = tls_webhook_receiver(&pki);
+    let bench = Bench::with(|_, (fleet, _)| {
+        fleet.webhook = Some(url);
+        fleet.webhook_ca = Some(pki.path("ca.pem"));
+    });
+    wait_until("the black screen's start on the https webhook", Duration::from_secs(30), || {
+        got.lock().expect("lock").iter().any(|v| {
+            v["state"] == "started" && v["device"] == "sim-0001" && v["kind"] == "black-screen"
+        })
+    });
+    let stats = &bench.running.app.webhook_stats;
+    assert!(stats.sent.load(Ordering::Relaxed) >= 1, "the notice counts as sent");
+    assert!(stats.errors.load(Ordering::Relaxed) >= 1, "the receiver's first 503 was retried");
+    assert_eq!(refused.lock().expect("lock").as_slice(), [] as [String; 0], "every handshake held");
+}
+
+#[test]
+fn over_https_without_the_citys_ca_the_handshake_is_refused_and_counted_and_the_dashboard_keeps_working(
+) {
+    let pki_dir = tempfile::tempdir().expect("temp dir");
+    let pki = crate::sync::Pki::new(pki_dir.path(), &[]);
+    let (url, got, refused) = tls_webhook_receiver(&pki);
+    let hook = url.clone();
+    let bench = Bench::with(|_, (fleet, _)| fleet.webhook = Some(hook));
+    let stats = &bench.running.app.webhook_stats;
+    wait_until("a refused handshake, counted", Duration::from_secs(30), || {
+        !refused.lock().expect("lock").is_empty() && stats.errors.load(Ordering::Relaxed) >= 1
+    });
+    let why = refused.lock().expect("lock")[0].clone();
+    assert!(why.contains("fatal alert"), "the dashboard broke the handshake off: {why}");
+    let mut b = Browser::new(&bench.base);
+    b.login("li", READER_PW);
+    wait_until("the black screen on the alerts page", Duration::from_secs(20), || {
+        b.get("/alerts").3.contains("sim-0001</a></td><td>430182-001-01</td><td>black-screen")
+    });
+    assert_eq!(stats.sent.load(Ordering::Relaxed), 0, "nothing was delivered");
+    assert!(got.lock().expect("lock").is_empty(), "no notice reached the receiver");
+    // What the log says on every failed attempt: the URL and what to do.
+    let err = content_sync::fleet::webhook::Client::new(&url, None)
+        .expect("system roots only")
+        .post(b"{}")
+        .expect_err("an untrusted certificate");
+    let err = format!("{err:#}");
+    assert!(err.contains(&url) && err.contains("--webhook-ca"), "{err}");
 }
 
 #[test]

@@ -95,9 +95,15 @@ pub struct FleetArgs {
     /// bundle folder per scope, as `content-sync build` writes them. Re-read when it changes.
     #[arg(long)]
     pub published: Option<PathBuf>,
-    /// POST a JSON notice to this http:// URL for every alert that starts or ends.
+    /// POST a JSON notice to this http:// or https:// URL for every alert that starts or
+    /// ends. Over https the receiver's certificate must chain to a system CA or to
+    /// --webhook-ca.
     #[arg(long)]
     pub webhook: Option<String>,
+    /// A PEM file with the city's private CA, trusted for an https --webhook besides the
+    /// system CAs.
+    #[arg(long, value_name = "FILE", requires = "webhook")]
+    pub webhook_ca: Option<PathBuf>,
     /// A frame checksum that means a black screen (repeat for several resolutions).
     #[arg(long = "black-frame")]
     pub black_frames: Vec<String>,
@@ -227,9 +233,10 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
         Some(dir) => Some(Mutex::new(audit::Published::load(dir)?)),
         None => None,
     };
-    if let Some(url) = &args.webhook {
-        webhook::Target::parse(url)?;
-    }
+    let webhook = match &args.webhook {
+        Some(url) => Some(webhook::Client::new(url, args.webhook_ca.as_deref())?),
+        None => None,
+    };
     let client_id = format!("content-sync-fleet-{:08x}", rand::random::<u32>());
     let mut opts = broker.options(&client_id)?;
     // A whole city reports into this one connection: a deep queue avoids stalls.
@@ -270,8 +277,8 @@ pub fn start(args: FleetArgs) -> anyhow::Result<Running> {
             tracing::error!("fleet MQTT loop stopped: {e:#}");
         }
     })?);
-    if let Some(url) = app.args.webhook.clone() {
-        threads.extend(webhook::start(app.clone(), &url)?);
+    if let Some(client) = webhook {
+        threads.extend(webhook::start(app.clone(), client)?);
     }
     threads.extend(web::serve(app.clone(), server, false)?);
     if let Some(m) = metrics {

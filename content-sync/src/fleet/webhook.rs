@@ -6,12 +6,15 @@
 //! long), new notices are dropped and counted, so neither the MQTT ingest nor the pages
 //! ever wait on the webhook. The first evaluation after start announces every open alert.
 //!
-//! Only `http://` URLs: the city runs the receiver (or a relay to a chat robot) on its own
-//! network; no TLS client is linked for this.
+//! `http://` and `https://` URLs. Over https the receiver's certificate must chain to a CA
+//! in the system store (a chat robot such as WeCom or DingTalk) or to the city's private CA
+//! given with `--webhook-ca`, and must name the URL's host; the TLS client is the rustls
+//! that rumqttc already links, so the dashboard carries one TLS stack.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::{BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs as _};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -19,6 +22,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde::Serialize;
 
 use super::state::Alert;
@@ -45,9 +50,10 @@ pub struct Notice {
     pub at: DateTime<Utc>,
 }
 
-/// An `http://host[:port]/path` URL, parsed.
+/// An `http[s]://host[:port]/path` URL, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    tls: bool,
     host: String,
     port: u16,
     path: String,
@@ -55,8 +61,12 @@ pub struct Target {
 
 impl Target {
     pub fn parse(url: &str) -> anyhow::Result<Target> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            bail!("--webhook {url}: only http:// URLs are supported; put a relay on the city network in front of an https receiver");
+        let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else {
+            bail!("--webhook {url}: the URL must start with http:// or https://");
         };
         let (hostport, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -67,38 +77,152 @@ impl Target {
                 h,
                 p.parse().with_context(|| format!("--webhook {url}: the port is not a number"))?,
             ),
-            None => (hostport, 80),
+            None => (hostport, if tls { 443 } else { 80 }),
         };
         if host.is_empty() {
             bail!("--webhook {url}: no host");
         }
-        Ok(Target { host: host.to_string(), port, path: path.to_string() })
+        Ok(Target { tls, host: host.to_string(), port, path: path.to_string() })
     }
 
-    /// One POST; Ok when the receiver answers 2xx.
-    fn post(&self, body: &[u8]) -> anyhow::Result<()> {
-        let addr = (self.host.as_str(), self.port)
-            .to_socket_addrs()?
-            .next()
-            .with_context(|| format!("{} does not resolve", self.host))?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        s.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: content-sync-fleet\r\n\r\n",
-            self.path, self.host, self.port, body.len()
-        );
-        s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
-        let mut status = [0u8; 12];
-        s.read_exact(&mut status)?;
-        // "HTTP/1.1 200"
-        let code = std::str::from_utf8(&status[9..12]).ok().and_then(|c| c.parse::<u16>().ok());
-        match code {
-            Some(c) if (200..300).contains(&c) => Ok(()),
-            Some(c) => bail!("the webhook answered {c}"),
-            None => bail!("the webhook's answer is not HTTP"),
+    /// The URL for logs and errors, without its query: chat robots take their secret
+    /// there (`?key=…`, `?access_token=…`), and it must not end up in the journal.
+    fn shown(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let path = self.path.split('?').next().unwrap_or_default();
+        format!("{scheme}://{}:{}{path}", self.host, self.port)
+    }
+
+    /// The Host header: the port only when it is not the scheme's default.
+    fn host_header(&self) -> String {
+        if self.port == if self.tls { 443 } else { 80 } {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// Where notices go: the parsed URL and, for https, the TLS settings built once at start.
+pub struct Client {
+    target: Target,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl Client {
+    /// Parses the URL and, for https, loads the trusted CAs: the system store plus the
+    /// PEM certificates in `ca` (a city's private CA). Errors here stop the dashboard at
+    /// start instead of failing every notice later.
+    pub fn new(url: &str, ca: Option<&Path>) -> anyhow::Result<Client> {
+        let target = Target::parse(url)?;
+        let tls = match (target.tls, ca) {
+            (true, ca) => Some(Arc::new(tls_config(ca)?)),
+            (false, Some(ca)) => bail!(
+                "--webhook-ca {} is only for https:// URLs, and --webhook {url} is plain http",
+                ca.display()
+            ),
+            (false, None) => None,
+        };
+        Ok(Client { target, tls })
+    }
+
+    /// One POST; Ok when the receiver answers 2xx. Errors name the URL.
+    pub fn post(&self, body: &[u8]) -> anyhow::Result<()> {
+        let t = &self.target;
+        let addr = (t.host.as_str(), t.port)
+            .to_socket_addrs()
+            .with_context(|| format!("{}: {} does not resolve", t.shown(), t.host))?
+            .next()
+            .with_context(|| format!("{}: {} does not resolve", t.shown(), t.host))?;
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .with_context(|| format!("connecting to {}", t.shown()))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+        match &self.tls {
+            None => exchange(tcp, t, body),
+            Some(config) => exchange(self.handshake(config.clone(), tcp)?, t, body),
+        }
+        .with_context(|| format!("posting to {}", t.shown()))
+    }
+
+    /// The TLS handshake, done before any request byte so a refused certificate is
+    /// reported as such rather than as a failed write.
+    fn handshake(
+        &self,
+        config: Arc<ClientConfig>,
+        tcp: TcpStream,
+    ) -> anyhow::Result<StreamOwned<ClientConnection, TcpStream>> {
+        let t = &self.target;
+        let name = ServerName::try_from(t.host.clone())
+            .with_context(|| format!("{}: {} is not a valid TLS server name", t.shown(), t.host))?;
+        let conn = ClientConnection::new(config, name)?;
+        let mut tls = StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock).with_context(|| {
+                format!(
+                    "TLS handshake with {} failed; its certificate must name {} and chain to a \
+                     CA in the system store or to the one given with --webhook-ca",
+                    t.shown(),
+                    t.host
+                )
+            })?;
+        }
+        Ok(tls)
+    }
+}
+
+/// The trusted CAs for https: the system store (where the chat robots' CAs are) plus the
+/// PEM certificates in `ca`.
+fn tls_config(ca: Option<&Path>) -> anyhow::Result<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    match rustls_native_certs::load_native_certs() {
+        Ok(certs) => {
+            roots.add_parsable_certificates(certs);
+        }
+        Err(e) => tracing::warn!("webhook: the system CA certificates could not be read: {e}"),
+    }
+    if let Some(path) = ca {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("--webhook-ca {}: cannot open", path.display()))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
+            let cert = cert.with_context(|| format!("--webhook-ca {}: bad PEM", path.display()))?;
+            roots.add(cert).with_context(|| {
+                format!("--webhook-ca {}: not a usable CA certificate", path.display())
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            bail!("--webhook-ca {}: no PEM certificate in the file", path.display());
+        }
+    }
+    if roots.is_empty() {
+        tracing::warn!(
+            "webhook: no trusted CA certificates (install ca-certificates or pass --webhook-ca); every https notice will fail"
+        );
+    }
+    Ok(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Writes the request and reads the status line over a plain or a TLS stream.
+fn exchange(mut s: impl Read + Write, t: &Target, body: &[u8]) -> anyhow::Result<()> {
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: content-sync-fleet\r\n\r\n",
+        t.path,
+        t.host_header(),
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    s.flush()?;
+    let mut status = [0u8; 12];
+    s.read_exact(&mut status)?;
+    // "HTTP/1.1 200"
+    let code = std::str::from_utf8(&status[9..12]).ok().and_then(|c| c.parse::<u16>().ok());
+    match code {
+        Some(c) if (200..300).contains(&c) => Ok(()),
+        Some(c) => bail!("the webhook answered {c}"),
+        None => bail!("the webhook's answer is not HTTP"),
     }
 }
 
@@ -106,8 +230,12 @@ impl Target {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub sent: AtomicU64,
+    /// Notices given up after [`ATTEMPTS`] tries.
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Failed attempts, retries included: rises at the first refused connection or
+    /// certificate, about a minute and a half before the notice is given up.
+    pub errors: AtomicU64,
 }
 
 /// The identity of an alert across evaluations: its reason text may change (seconds
@@ -156,8 +284,7 @@ pub fn diff(
 }
 
 /// Starts the watcher and the sender threads.
-pub fn start(app: Arc<App>, url: &str) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
-    let target = Target::parse(url)?;
+pub fn start(app: Arc<App>, client: Client) -> anyhow::Result<Vec<std::thread::JoinHandle<()>>> {
     let (tx, rx) = sync_channel::<Notice>(QUEUE);
     let stats = app.webhook_stats.clone();
     let watch_app = app.clone();
@@ -166,7 +293,7 @@ pub fn start(app: Arc<App>, url: &str) -> anyhow::Result<Vec<std::thread::JoinHa
         .spawn(move || watch(watch_app, tx))?;
     let sender = std::thread::Builder::new()
         .name("fleet-webhook-send".into())
-        .spawn(move || send(app, target, rx, stats))?;
+        .spawn(move || send(app, client, rx, stats))?;
     Ok(vec![watcher, sender])
 }
 
@@ -199,7 +326,7 @@ fn watch(app: Arc<App>, tx: SyncSender<Notice>) {
     }
 }
 
-fn send(app: Arc<App>, target: Target, rx: Receiver<Notice>, stats: Arc<Stats>) {
+fn send(app: Arc<App>, client: Client, rx: Receiver<Notice>, stats: Arc<Stats>) {
     loop {
         let n = match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(n) => n,
@@ -210,12 +337,13 @@ fn send(app: Arc<App>, target: Target, rx: Receiver<Notice>, stats: Arc<Stats>) 
         let Ok(body) = serde_json::to_vec(&n) else { continue };
         let mut attempt = 0;
         loop {
-            match target.post(&body) {
+            match client.post(&body) {
                 Ok(()) => {
                     stats.sent.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Err(e) => {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
                     attempt += 1;
                     if attempt >= ATTEMPTS || app.stop.load(Ordering::Relaxed) {
                         stats.failed.fetch_add(1, Ordering::Relaxed);
@@ -243,12 +371,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_parse_and_https_is_refused_with_a_reason() {
+    fn urls_parse_with_the_default_port_of_their_scheme() {
         let t = Target::parse("http://127.0.0.1:9000/hook?x=1").expect("valid");
         assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 9000, "/hook?x=1"));
         assert_eq!(Target::parse("http://relay").expect("valid").port, 80);
-        let err = Target::parse("https://oapi.dingtalk.com/robot").expect_err("no TLS");
-        assert!(err.to_string().contains("only http://"));
+        let t = Target::parse("https://oapi.dingtalk.com/robot/send?access_token=s3cret")
+            .expect("valid");
+        assert_eq!((t.tls, t.host.as_str(), t.port), (true, "oapi.dingtalk.com", 443));
+        assert_eq!(t.host_header(), "oapi.dingtalk.com");
+        assert_eq!(t.shown(), "https://oapi.dingtalk.com:443/robot/send", "no secret in logs");
+        let t = Target::parse("https://10.1.2.3:8443").expect("valid");
+        assert_eq!(
+            (t.port, t.path.as_str(), t.host_header().as_str()),
+            (8443, "/", "10.1.2.3:8443")
+        );
+        let err = Target::parse("ftp://relay/hook").expect_err("not HTTP");
+        assert!(err.to_string().contains("http:// or https://"), "{err}");
+        assert!(Target::parse("https://:443/x").is_err(), "no host");
+    }
+
+    #[test]
+    fn a_webhook_ca_is_refused_for_plain_http_and_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let err = Client::new("http://relay/hook", Some(&empty)).err().expect("http with a CA");
+        assert!(err.to_string().contains("only for https://"), "{err}");
+        let err = Client::new("https://relay/hook", Some(&empty)).err().expect("no certificate");
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        let missing = dir.path().join("missing.pem");
+        let err = Client::new("https://relay/hook", Some(&missing)).err().expect("no file");
+        assert!(err.to_string().contains("missing.pem"), "{err}");
+        assert!(Client::new("https://relay/hook", None).is_ok(), "system roots only");
     }
 
     #[test]
