@@ -98,9 +98,8 @@ impl Printer {
     /// Submits `printout` with `lp`, at most the page limit; blocks until CUPS has
     /// accepted (or refused) the job, for at most [`CUPS_DEADLINE`].
     pub fn print(&self, printout: &Printout) -> anyhow::Result<Sent> {
-        let pages = printout.layout();
-        let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
-        let pdf = write_pdf(&printout.title, &pages);
+        let (pdf, pages) = printout.pdf();
+        let count = u32::try_from(pages).unwrap_or(u32::MAX);
         let ranges = format!("page-ranges=1-{}", self.page_limit);
         let out = run(
             cups_command("lp", self.server.as_deref()).args([
@@ -365,6 +364,12 @@ impl Printout {
         }
         blocks.push(Block::Note("请妥善保管本回执，凭回执编号查询办理进度。".into()));
         Printout { title: title.to_string(), blocks }
+    }
+
+    /// The printout as an A4 PDF, with its page count.
+    pub fn pdf(&self) -> (Vec<u8>, usize) {
+        let pages = self.layout();
+        (write_pdf(&self.title, &pages), pages.len())
     }
 
     /// The printout as plain text, one block a paragraph (logs, tests, a text-only queue).
