@@ -661,6 +661,13 @@ fn over_https_without_the_citys_ca_the_handshake_is_refused_and_counted_and_the_
     });
     assert_eq!(stats.sent.load(Ordering::Relaxed), 0, "nothing was delivered");
     assert!(got.lock().expect("lock").is_empty(), "no notice reached the receiver");
+    // Operators see the failing webhook on their metrics before notices are given up.
+    let metrics = b.get("/metrics").3;
+    let errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fleet_webhook_errors_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(errors.is_some_and(|n| n >= 1), "{metrics}");
     // What the log says on every failed attempt: the URL and what to do.
     let err = content_sync::fleet::webhook::Client::new(&url, None)
         .expect("system roots only")

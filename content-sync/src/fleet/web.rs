@@ -961,6 +961,11 @@ pub fn metrics(app: &App) -> String {
     counter("fleet_webhook_sent_total", "Alert notices the webhook accepted.", load(&s.sent));
     counter("fleet_webhook_failed_total", "Alert notices given up after retries.", load(&s.failed));
     counter(
+        "fleet_webhook_errors_total",
+        "Failed webhook attempts, retries included (refused connection, TLS, non-2xx).",
+        load(&s.errors),
+    );
+    counter(
         "fleet_webhook_dropped_total",
         "Alert notices dropped on a full queue.",
         load(&s.dropped),
