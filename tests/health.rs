@@ -151,7 +151,6 @@ fn a_configured_printer_reports_its_state_reasons_and_queue() {
     std::fs::set_permissions(&lpstat, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 
     let mut watch = broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-printer/health", &[]);
-    std::thread::sleep(Duration::from_millis(300));
     // The kiosk runs in a child process of this test binary, so only it finds the fake
     // `lpstat` first on its PATH (the print tests in this process use the real one).
     let path = std::env::var_os("PATH").unwrap_or_default();

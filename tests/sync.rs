@@ -163,7 +163,9 @@ impl Broker {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let user = me.ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".into());
-        let mut conf = format!("listener {port} 127.0.0.1\nuser {user}\npersistence false\nlog_dest stderr\nmax_queued_messages 100000\n");
+        // `log_type subscribe` logs every subscription, which is how `sub_cli` knows its
+        // subscriber is in place; naming one log type drops the defaults, so list them too.
+        let mut conf = format!("listener {port} 127.0.0.1\nuser {user}\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nlog_type subscribe\nmax_queued_messages 100000\n");
         match &tls {
             None => conf.push_str("allow_anonymous true\n"),
             Some(pki) => {
@@ -270,15 +272,38 @@ impl Broker {
     }
 
     /// Starts `mosquitto_sub -v` as `identity` on `filter`, printing `topic payload` lines.
+    /// Returns once the broker has the subscription (its log names the client and the
+    /// filter), so nothing published after it is missed.
     pub(crate) fn sub_cli(&self, identity: &str, filter: &str, extra: &[&str]) -> Child {
-        Command::new("mosquitto_sub")
-            .args(self.cli_args(identity))
-            .args(["-v", "-t", filter])
+        static SUBSCRIBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SUBSCRIBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{identity}-sub-{n}");
+        let mut args = self.cli_args(identity);
+        if let Some(i) = args.iter().position(|a| a == "-i") {
+            args.drain(i..i + 2);
+        }
+        let mut child = Command::new("mosquitto_sub")
+            .args(args)
+            .args(["-i", &id, "-v", "-t", filter])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("mosquitto_sub")
+            .expect("mosquitto_sub");
+        let log = self.dir.path().join("mosquitto.log");
+        let wanted = format!(": {id} ");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.lines().any(|l| l.contains(&wanted) && l.ends_with(filter)) {
+                return child;
+            }
+            if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
+                let _ = child.kill();
+                panic!("mosquitto_sub as {identity} never subscribed to {filter}; broker log:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -404,7 +429,6 @@ fn publish_stores_blobs_and_retains_the_exact_manifest() {
 fn the_acl_keeps_a_kiosk_to_its_own_topics() {
     let broker = Broker::tls(&["city", "kiosk-a", "kiosk-b"]);
     let mut watch = broker.sub_cli("city", "zwgk/#", &[]);
-    std::thread::sleep(Duration::from_millis(500));
     // Allowed: the kiosk's own health topic. Denied: another kiosk's, a manifest, a command.
     assert!(broker.pub_cli("kiosk-a", "zwgk/v1/dev/kiosk-a/health", "own"));
     broker.pub_cli("kiosk-a", "zwgk/v1/dev/kiosk-b/cmd", "forged-cmd");
@@ -775,7 +799,6 @@ fn a_forged_manifest_is_refused_reported_and_the_old_content_kept() {
     kiosk.wait_version(CITY, 1);
 
     let mut events = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-forged/event", &[]);
-    std::thread::sleep(Duration::from_millis(300));
     let forged = city.bundle("forged", &content(CITY, vec![faq(1, 9)]), &[], 9, &forger_key());
     city.publish_bundle(&forged);
     let event = read_until(&mut events, Duration::from_secs(20), |l| l.contains("refused"))
@@ -882,7 +905,6 @@ fn a_command_the_ui_does_not_answer_is_acked_as_failed() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (key, _) = key_files(tmp.path());
     let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-mute/cmd/ack", &[]);
-    std::thread::sleep(Duration::from_millis(300));
     let err = send_command(&broker, "kiosk-mute", &key, &["announce", "停电通知"], &[])
         .expect_err("no answer from the UI is no success");
     assert!(format!("{err:#}").contains("did not carry out"), "{err:#}");
@@ -928,7 +950,6 @@ fn a_screenshot_command_brings_the_kiosk_screen_to_the_city() {
     wait_until("the kiosk to connect", Duration::from_secs(20), || kiosk.status().connected);
     let (key, _) = key_files(tmp.path());
     let mut acks = broker.sub_cli("city", "zwgk/v1/dev/kiosk-shot/cmd/ack", &[]);
-    std::thread::sleep(Duration::from_millis(300));
 
     let out = tmp.path().join("from-kiosk.png");
     let out_arg = out.display().to_string();
@@ -997,7 +1018,6 @@ fn set_setting_changes_the_health_rate_at_once_and_survives_restart_and_update()
     assert_eq!(kiosk.status().health_interval_seconds, 60, "the default");
     let mut acks = city.broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/cmd/ack", &[]);
     let health = city.broker.sub_cli("city", "zwgk/v1/dev/kiosk-set/health", &[]);
-    std::thread::sleep(Duration::from_millis(300));
 
     // Refused with a reason: an unknown key, a value out of range.
     let err = send_command(&city.broker, "kiosk-set", &key, &["set-setting", "volume", "3"], &[])
@@ -1061,7 +1081,6 @@ fn health_reports_carry_versions_and_touch_counts() {
     city.publish_bundle(&b1);
 
     let mut watch = city.broker.sub_cli("watcher", "zwgk/v1/dev/kiosk-health/health", &[]);
-    std::thread::sleep(Duration::from_millis(300));
     let telemetry: Arc<kiosk::sync::Telemetry> = Arc::default();
     let kiosk = Kiosk::start_with(&city.broker, "kiosk-health", "430182", telemetry.clone());
     kiosk.wait_version(CITY, 1);
