@@ -300,7 +300,9 @@ impl Broker {
             }
             if Instant::now() >= deadline || child.try_wait().ok().flatten().is_some() {
                 let _ = child.kill();
-                panic!("mosquitto_sub as {identity} never subscribed to {filter}; broker log:\n{text}");
+                panic!(
+                    "mosquitto_sub as {identity} never subscribed to {filter}; broker log:\n{text}"
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
