@@ -967,6 +967,45 @@ fn a_screenshot_command_brings_the_kiosk_screen_to_the_city() {
     assert_eq!(got, screen, "the bytes the UI handed over, unchanged");
 }
 
+/// A screenshot command to a scope brings back every kiosk's screen in it, each checked
+/// against the hash in its ack, and nothing from a kiosk outside the scope.
+#[cfg(feature = "ui")]
+#[test]
+fn a_screenshot_command_to_a_scope_brings_every_kiosk_screen_in_it() {
+    let broker = Broker::tls(&["city", "kiosk-hall-a", "kiosk-hall-b", "kiosk-elsewhere"]);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let screen = rendered_screen(tmp.path());
+    let small = content_sync::fleet::sim::test_png("kiosk-hall-b");
+    let a = Kiosk::start(&broker, "kiosk-hall-a", "430182-001-01");
+    let b = Kiosk::start(&broker, "kiosk-hall-b", "430182-001-01");
+    let other = Kiosk::start(&broker, "kiosk-elsewhere", "430182-002");
+    let _ui_a = ui_stand_in(&a, screen.clone());
+    let _ui_b = ui_stand_in(&b, small.clone());
+    let other_ui = ui_stand_in(&other, small.clone());
+    for k in [&a, &b, &other] {
+        wait_until("the kiosks to connect", Duration::from_secs(20), || k.status().connected);
+    }
+    let (key, _) = key_files(tmp.path());
+    let out = tmp.path().join("hall");
+    let mut args: Vec<String> = ["command", "430182-001", "screenshot", "--sign-key"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    args.extend([key.display().to_string(), "--timeout".into(), "15".into()]);
+    args.extend(["--out".into(), out.display().to_string()]);
+    args.extend(broker.args("city"));
+    content_sync(&args).expect("the scope's screenshots arrive");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .expect("the folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["kiosk-hall-a.png", "kiosk-hall-b.png"]);
+    assert_eq!(std::fs::read(out.join("kiosk-hall-a.png")).expect("a"), screen);
+    assert_eq!(std::fs::read(out.join("kiosk-hall-b.png")).expect("b"), small);
+    assert!(other_ui.try_recv().is_err(), "a kiosk outside the scope was not asked");
+}
+
 /// The UI half: the real window on Slint's headless platform answers a `Screenshot`
 /// command with a PNG of its own size, and refuses while a resident fills in a form.
 #[cfg(feature = "ui")]

@@ -87,6 +87,11 @@ pub mod topic {
     pub fn ack_device(topic: &str) -> Option<&str> {
         topic.strip_prefix(PREFIX)?.strip_prefix("/dev/")?.strip_suffix("/cmd/ack")
     }
+
+    /// The device whose screenshot chunk this is.
+    pub fn screenshot_device(topic: &str) -> Option<&str> {
+        topic.strip_prefix(PREFIX)?.strip_prefix("/dev/")?.strip_suffix("/screenshot")
+    }
 }
 
 /// Whether a device id can be used inside a topic (and as a certificate CN).

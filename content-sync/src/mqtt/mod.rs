@@ -6,6 +6,7 @@ mod screenshot;
 
 pub use screenshot::{ScreenshotAssembler, ScreenshotError, MAX_SCREENSHOT};
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,7 +91,8 @@ pub struct CommandArgs {
     /// Seconds the command stays valid; a kiosk refuses it afterwards.
     #[arg(long, default_value_t = 300)]
     pub valid_for: i64,
-    /// `screenshot` only: where to write the PNG the kiosk uploads (one device only).
+    /// `screenshot` only: where to write the PNG the kiosk uploads; for a scope, a folder
+    /// that gets one `DEVICE.png` per kiosk that answered.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -410,9 +412,9 @@ async fn send(client: &AsyncClient, topic: &str, msg: Vec<u8>) -> anyhow::Result
 }
 
 /// Signs and sends a remote command, then waits for acks until the timeout: for a device,
-/// its one ack; for a scope, every ack that arrives in time. `screenshot --out FILE` also
-/// receives the PNG the device uploads, checks it against the SHA-256 in the ack and
-/// writes it.
+/// its one ack; for a scope, every ack that arrives in time. `screenshot --out` also
+/// receives the PNGs the devices upload, checks each against the SHA-256 in its ack and
+/// writes it: to the file for a device, as `DEVICE.png` in the folder for a scope.
 pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     let action = parse_action(&args.action, &args.args)?;
     let target = if let Ok(scope) = ScopeCode::parse(&args.target) {
@@ -422,9 +424,8 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     } else {
         bail!("“{}” is neither a device id nor a scope code", args.target);
     };
-    if args.out.is_some() && !matches!((&action, &target), (Action::Screenshot, Target::Device(_)))
-    {
-        bail!("--out is for `screenshot` sent to one device id");
+    if args.out.is_some() && !matches!(action, Action::Screenshot) {
+        bail!("--out is for `screenshot`");
     }
     let mut keys = Vec::new();
     for path in &args.keys {
@@ -452,10 +453,11 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
     };
     let shot_topic = match (&target, &args.out) {
         (Target::Device(d), Some(_)) => Some(topic::dev(d, "screenshot")),
+        (Target::Scope(_), Some(_)) => Some(topic::dev("+", "screenshot")),
         _ => None,
     };
     let topics = Topics { cmd: &cmd_topic, ack: &ack_topic, screenshot: shot_topic.as_deref() };
-    let (acks, png) = runtime()?.block_on(send_command(&args, &cmd, &envelope, topics))?;
+    let (acks, pngs) = runtime()?.block_on(send_command(&args, &cmd, &envelope, topics))?;
     let mut failed = 0;
     for ack in &acks {
         println!("{}\t{}\t{}", ack.device, if ack.ok { "ok" } else { "FAILED" }, ack.result);
@@ -468,15 +470,42 @@ pub fn command(args: CommandArgs) -> anyhow::Result<()> {
         bail!("{failed} kiosk(s) did not carry out command {}", cmd.id);
     }
     if let Some(out) = &args.out {
-        let Some(png) = png else {
-            bail!(
-                "the screenshot did not arrive complete within {} s (raise --timeout on a slow link)",
-                args.timeout
-            );
+        write_screenshots(out, &target, &acks, &pngs, args.timeout)?;
+    }
+    Ok(())
+}
+
+/// Writes the PNGs that arrived: the device's to `out`, a scope's as `out/DEVICE.png`;
+/// an error names every kiosk that acked a screenshot whose PNG did not arrive complete.
+fn write_screenshots(
+    out: &Path,
+    target: &Target,
+    acks: &[Ack],
+    pngs: &BTreeMap<String, Vec<u8>>,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    if matches!(target, Target::Scope(_)) {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    for (device, png) in pngs {
+        let file = match target {
+            Target::Device(_) => out.to_path_buf(),
+            Target::Scope(_) => out.join(format!("{device}.png")),
         };
-        kiosk::bundle::write_atomic(out, &png)
-            .with_context(|| format!("writing {}", out.display()))?;
-        println!("wrote {} ({} bytes)", out.display(), png.len());
+        kiosk::bundle::write_atomic(&file, png)
+            .with_context(|| format!("writing {}", file.display()))?;
+        println!("wrote {} ({} bytes)", file.display(), png.len());
+    }
+    let missing: Vec<&str> = acks
+        .iter()
+        .filter(|a| a.ok && !pngs.contains_key(&a.device))
+        .map(|a| a.device.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the screenshot of {} did not arrive complete within {timeout} s (raise --timeout on a slow link)",
+            missing.join(", ")
+        );
     }
     Ok(())
 }
@@ -489,14 +518,15 @@ struct Topics<'a> {
     screenshot: Option<&'a str>,
 }
 
-/// Sends the command and collects acks (and the screenshot, when asked for) until the
-/// deadline: for a device, until its ack and, for a screenshot, the PNG it names.
+/// Sends the command and collects acks (and the screenshots, when asked for) until the
+/// deadline: for a device, until its ack and, for a screenshot, the PNG it names. The
+/// PNGs come back by device.
 async fn send_command(
     args: &CommandArgs,
     cmd: &Command,
     envelope: &Envelope,
     topics: Topics<'_>,
-) -> anyhow::Result<(Vec<Ack>, Option<Vec<u8>>)> {
+) -> anyhow::Result<(Vec<Ack>, BTreeMap<String, Vec<u8>>)> {
     let opts = args.broker.broker().options(&client_id("command"))?;
     let (client, mut events) = AsyncClient::new(opts, 16);
     let payload = serde_json::to_vec(envelope)?;
@@ -509,16 +539,26 @@ async fn send_command(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let mut acks = Vec::new();
     let mut shots = ScreenshotAssembler::new();
-    // The PNG the ack names, once the ack is in.
-    let mut wanted: Option<String> = None;
-    let mut png = None;
+    // The PNGs acks have named (device → SHA-256) and not yet received.
+    let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+    let mut pngs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // Kiosks showing the same screen upload the same bytes once each; keep what came.
+    let mut by_sha: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let one_device = matches!(cmd.target, Target::Device(_));
     let mut sent = false;
     loop {
-        if let Some(sha) = &wanted {
-            if shots.has(sha) {
-                png = shots.take(sha);
-                break;
+        wanted.retain(|device, sha| {
+            if !by_sha.contains_key(sha.as_str()) {
+                match shots.take(sha) {
+                    Some(png) => by_sha.insert(sha.clone(), png),
+                    None => return true,
+                };
             }
+            pngs.insert(device.clone(), by_sha[sha.as_str()].clone());
+            false
+        });
+        if one_device && !acks.is_empty() && wanted.is_empty() {
+            break;
         }
         let ev = match tokio::time::timeout_at(deadline, events.poll()).await {
             Err(_) => break,
@@ -532,7 +572,9 @@ async fn send_command(
                 client.publish(topics.cmd, QoS::AtLeastOnce, false, payload.clone()).await?;
                 sent = true;
             }
-            Event::Incoming(Packet::Publish(p)) if Some(p.topic.as_str()) == topics.screenshot => {
+            Event::Incoming(Packet::Publish(p))
+                if topics.screenshot.is_some() && topic::screenshot_device(&p.topic).is_some() =>
+            {
                 if let Err(e) = shots.push(&p.payload) {
                     eprintln!("content-sync: {e}");
                 }
@@ -542,21 +584,18 @@ async fn send_command(
                 if ack.id != cmd.id || topic::ack_device(&p.topic) != Some(ack.device.as_str()) {
                     continue;
                 }
-                let shot = ScreenshotAssembler::parse_ack(&ack.result).map(|(sha, _)| sha);
-                let ok = ack.ok;
-                acks.push(ack);
-                if matches!(cmd.target, Target::Device(_)) {
-                    match shot {
-                        Some(sha) if ok && topics.screenshot.is_some() => wanted = Some(sha),
-                        _ => break,
+                if let Some((sha, _)) = ScreenshotAssembler::parse_ack(&ack.result) {
+                    if ack.ok && topics.screenshot.is_some() {
+                        wanted.insert(ack.device.clone(), sha);
                     }
                 }
+                acks.push(ack);
             }
             _ => {}
         }
     }
     client.disconnect().await.ok();
-    Ok((acks, png))
+    Ok((acks, pngs))
 }
 
 fn parse_action(action: &str, args: &[String]) -> anyhow::Result<Action> {
