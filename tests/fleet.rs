@@ -832,6 +832,23 @@ impl WebDriver {
         let e = self.element(css);
         self.call("POST", &format!("/element/{e}/click"), serde_json::json!({}));
     }
+    /// Runs `script` in the page (WebDriver injects it past the page's script-src 'none').
+    fn execute(&self, script: &str) {
+        self.call("POST", "/execute/sync", serde_json::json!({"script": script, "args": []}));
+    }
+    /// Logs in on the login form the browser shows and waits until the dashboard is there.
+    fn log_in(&self, user: &str, password: &str) {
+        self.type_into("#user", user);
+        self.type_into("#password", password);
+        self.click("#login");
+        // Checking the password (argon2) takes a while in a debug build on a busy machine:
+        // navigating before its answer has landed would cancel the POST and leave the
+        // browser without a session, so wait for the login form to go away first.
+        wait_until("the accepted login", Duration::from_secs(60), || {
+            let s = self.source();
+            !s.contains("id=\"password\"") && s.contains("action=\"/logout\"")
+        });
+    }
     fn source(&self) -> String {
         self.call("GET", "/source", serde_json::Value::Null)
             .as_str()
@@ -876,16 +893,7 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
     wait_until("the refused login", Duration::from_secs(60), || {
         wd.source().contains("用户名或密码错误")
     });
-    wd.type_into("#user", "zhang");
-    wd.type_into("#password", OPERATOR_PW);
-    wd.click("#login");
-    // Checking the password (argon2) takes a while in a debug build on a busy machine:
-    // navigating before its answer has landed would cancel the POST and leave the browser
-    // without a session, so wait for the login form to go away first.
-    wait_until("the accepted login", Duration::from_secs(60), || {
-        let s = wd.source();
-        !s.contains("id=\"password\"") && s.contains("action=\"/logout\"")
-    });
+    wd.log_in("zhang", OPERATOR_PW);
     wait_until("the fleet in the browser", Duration::from_secs(20), || {
         wd.go(&format!("{}/", bench.base));
         let s = wd.source();
@@ -917,4 +925,73 @@ fn in_a_real_browser_an_operator_logs_in_sees_the_fleet_and_a_command_is_acked()
         std::thread::sleep(Duration::from_millis(300));
     }
     wd.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-device.png"));
+}
+
+#[test]
+fn in_a_real_browser_a_killed_kiosk_turns_offline_and_a_reader_cannot_send_commands() {
+    let bench = Bench::start();
+    let wd = WebDriver::start();
+    let url = |path: &str| format!("{}{path}", bench.base);
+    wd.go(&url("/alerts"));
+    wait_until("the login form instead of the alerts", Duration::from_secs(30), || {
+        wd.source().contains("id=\"password\"")
+    });
+    // A command form posted without a session: the dashboard answers 401 and sends nothing.
+    let forged_command = |csrf: &str| {
+        format!(
+            "const f = document.createElement('form'); f.method = 'post'; \
+             f.action = '/device/sim-0003/command'; \
+             for (const [k, v] of [['action', 'restart'], ['csrf', '{csrf}']]) {{ \
+               const i = document.createElement('input'); i.type = 'hidden'; \
+               i.name = k; i.value = v; f.appendChild(i); }} \
+             document.body.appendChild(f); f.submit();"
+        )
+    };
+    wd.execute(&forged_command("none"));
+    wait_until("the refused command without a session", Duration::from_secs(30), || {
+        wd.source().contains("login required")
+    });
+    wd.go(&url("/login"));
+    wd.log_in("li", READER_PW);
+    let row = |device: &str, status: &str| {
+        format!("<a href=\"/device/{device}\">{device}</a></td><td><span class=\"{status}")
+    };
+    wait_until("sim-0002 and sim-0003 online in the browser", Duration::from_secs(30), || {
+        wd.go(&url("/"));
+        let s = wd.source();
+        s.contains(&row("sim-0002", "on\">在线 online")) && s.contains(&row("sim-0003", "on\""))
+    });
+    bench.sim.kill("sim-0002");
+    wait_until("the killed kiosk offline on the fleet page", Duration::from_secs(30), || {
+        wd.go(&url("/"));
+        wd.source().contains(&row("sim-0002", "off\">离线 offline"))
+    });
+    assert!(wd.source().contains(&row("sim-0003", "on\">在线 online")), "only the killed one");
+    wd.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-killed-kiosk.png"));
+    wait_until("the killed kiosk's alert and its reason", Duration::from_secs(30), || {
+        wd.go(&url("/alerts"));
+        wd.source().contains(
+            "sim-0002</a></td><td>430182-001-01</td><td>offline</td><td>断开连接（遗嘱消息 last will: offline）",
+        )
+    });
+    wd.go(&url("/device/sim-0003"));
+    let page = wd.source();
+    assert!(
+        !page.contains("id=\"cmd-") && page.contains("只读账号，不能发送指令"),
+        "a reader sees no command buttons: {page}"
+    );
+    // Even a form forged with the reader's own CSRF token is refused, and nothing is sent.
+    let at = page.find("name=\"csrf\" value=\"").expect("the logout form's CSRF field") + 19;
+    let csrf = page[at..].split('"').next().unwrap_or_default().to_string();
+    wd.execute(&forged_command(&csrf));
+    wait_until("the refusal page", Duration::from_secs(30), || {
+        let s = wd.source();
+        s.contains("<h1>无权限</h1>") && s.contains("只读账号不能发送指令")
+    });
+    wd.go(&url("/device/sim-0003"));
+    // A command that got past the role check is listed on the device page before it leaves.
+    assert!(
+        wd.source().contains("<th>回执</th></tr></tbody></table>"),
+        "no command listed for sim-0003"
+    );
 }
