@@ -293,6 +293,31 @@ fn the_fleet_page_shows_the_simulated_kiosks_and_a_silent_or_killed_one_turns_of
         metrics.contains("fleet_devices 4")
             && metrics.contains("fleet_alerts{kind=\"black-screen\"} 1")
     );
+    // Every metric the Grafana dashboard in the repo queries is one the fleet exports.
+    let grafana = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json"),
+    )
+    .expect("docs/grafana-dashboard.json");
+    let json: serde_json::Value = serde_json::from_str(&grafana).expect("the dashboard is JSON");
+    let exprs: Vec<&str> = json["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() > 10, "the dashboard's queries: {exprs:?}");
+    for expr in exprs {
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("fleet_") || w.starts_with("kiosk_"));
+        for name in names {
+            assert!(
+                metrics.contains(&format!("# TYPE {name} ")),
+                "Grafana queries {name} ({expr}), which /metrics does not export"
+            );
+        }
+    }
 }
 
 #[test]
