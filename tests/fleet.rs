@@ -987,11 +987,14 @@ fn in_a_real_browser_a_killed_kiosk_turns_offline_and_a_reader_cannot_send_comma
         s.contains(&row("sim-0002", "on\">在线 online")) && s.contains(&row("sim-0003", "on\""))
     });
     bench.sim.kill("sim-0002");
+    // Only the killed one: sim-0003 goes on reporting (checked on the same page, so a slow
+    // moment of the loaded test machine is retried rather than failed).
     wait_until("the killed kiosk offline on the fleet page", Duration::from_secs(30), || {
         wd.go(&url("/"));
-        wd.source().contains(&row("sim-0002", "off\">离线 offline"))
+        let s = wd.source();
+        s.contains(&row("sim-0002", "off\">离线 offline"))
+            && s.contains(&row("sim-0003", "on\">在线 online"))
     });
-    assert!(wd.source().contains(&row("sim-0003", "on\">在线 online")), "only the killed one");
     wd.screenshot(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fleet-killed-kiosk.png"));
     wait_until("the killed kiosk's alert and its reason", Duration::from_secs(30), || {
         wd.go(&url("/alerts"));
