@@ -5,11 +5,12 @@
 //! is found, because text is indexed as overlapping character bigrams (plus single
 //! characters for one-character queries) and a query becomes the phrase of its bigrams.
 //! Titles and key terms also carry pinyin and initials; the content's synonym groups are
-//! applied at query time. Ranking puts exact title matches first, then title matches, then
+//! applied at query time, and article numbers typed in digits also look for the Chinese
+//! numerals statutes use (第10条 → 第十条). Ranking puts exact title matches first, then title matches, then
 //! text matches, documents in force above repealed ones, newer above older.
 //!
 //! - [`normalize`]: NFKC, full-width → half-width, traditional → simplified, lowercase,
-//!   brackets dropped.
+//!   brackets dropped; article numbers in Chinese numerals.
 //! - [`tokenize`]: the tantivy tokenizers and pinyin helpers.
 //! - `index`: schema and [`build_index`].
 //! - `searcher`: [`Searcher`] (search, facets, suggestions).
