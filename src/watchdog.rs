@@ -82,6 +82,8 @@ pub const FIRST_FRAME_LINE: &str = "kiosk: first frame rendered";
 /// (`tests/device.rs`) and a technician can check that each registered thread's hang stops
 /// the pings. Unset in the unit and the image; when unset, `beat` only stores a time.
 pub const HANG_DIR_ENV: &str = "KIOSK_TEST_HANG_DIR";
+/// Set by [`Watchdog::restart_in_place`] for the image it starts: the restarts so far.
+pub const RESTARTS_ENV: &str = "KIOSK_RESTARTS_IN_PLACE";
 
 /// Where the notify datagrams go: a socket path, or a Linux abstract socket name
 /// (`$NOTIFY_SOCKET` starting with `@`).
@@ -350,6 +352,36 @@ impl Watchdog {
         self.shared.send("STOPPING=1");
     }
 
+    /// Runs this program again in the same process, for a planned restart (new content, a
+    /// changed setting, a remote `restart`): `execve` keeps the pid, the arguments and the
+    /// environment (`NOTIFY_SOCKET`, `WATCHDOG_*`), so systemd sees its main process go on.
+    /// An exit would be restarted by `Restart=always` too, but every such start counts
+    /// against `StartLimitBurst` (5 in 10 minutes, then `StartLimitAction=reboot`), and a
+    /// city publishing a few fixes in a row must not reboot its kiosks. The new image pings
+    /// from its start and sends READY=1 after its first frame, as on boot. Every file the
+    /// kiosk opens (DRM, input, databases, sockets) is close-on-exec, so nothing is held
+    /// twice. Returns only when the exec failed.
+    pub fn restart_in_place(&self) -> io::Error {
+        use std::os::unix::process::CommandExt as _;
+        self.status("restarting in place");
+        let mut args = std::env::args_os();
+        let mut cmd = std::process::Command::new(own_program());
+        if let Some(argv0) = args.next() {
+            cmd.arg0(argv0);
+        }
+        cmd.env(RESTARTS_ENV, (restarts_in_place() + 1).to_string());
+        cmd.args(args).exec()
+    }
+
+    /// Test hook ([`HANG_DIR_ENV`]): whether a file `<name>-<pid>-<n>` is in the hook
+    /// folder, `n` being [`restarts_in_place`] — so a hook that restarts the kiosk fires
+    /// once per pid, though the kiosk cannot remove the file (its view of /run is
+    /// read-only). Always false outside tests.
+    pub fn test_hook(&self, name: &str) -> bool {
+        let Some(dir) = self.shared.hang_dir.get() else { return false };
+        dir.join(format!("{name}-{}-{}", std::process::id(), restarts_in_place())).exists()
+    }
+
     /// The names of heartbeats that are currently stale (older than half `WatchdogSec`,
     /// or than `beat_interval() * 4` without a watchdog); for diagnostics and tests.
     pub fn stale_heartbeats(&self) -> Vec<String> {
@@ -412,6 +444,24 @@ impl fmt::Display for Watchdog {
             (Some(n), None) => write!(f, "notify {:?}, no watchdog", n.target),
             (Some(n), Some(i)) => write!(f, "notify {:?}, watchdog {} ms", n.target, i.as_millis()),
         }
+    }
+}
+
+/// How many times this process has run itself again ([`Watchdog::restart_in_place`]).
+pub fn restarts_in_place() -> u32 {
+    std::env::var(RESTARTS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+/// The running program's path. After a package upgrade replaced the binary, Linux names
+/// the old one `… (deleted)`: the new one at the same path is the one to run.
+fn own_program() -> PathBuf {
+    match std::env::current_exe() {
+        Ok(path) if path.exists() => path,
+        Ok(path) => {
+            let text = path.to_string_lossy();
+            PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text).to_string())
+        }
+        Err(_) => PathBuf::from("/proc/self/exe"),
     }
 }
 

@@ -379,6 +379,11 @@ fn watchdog_child_process() {
     // A bound, so a child orphaned by a crashed test run does not live forever.
     let end = Instant::now() + Duration::from_secs(120);
     while Instant::now() < end {
+        // A planned restart, as ui::run does one: the same process runs itself again.
+        if watchdog.test_hook("restart") {
+            let err = watchdog.restart_in_place();
+            panic!("restart in place failed: {err}");
+        }
         ui.beat();
         search();
         if let Some(sync) = &sync {
@@ -555,6 +560,41 @@ fn watchdog_restarts_a_stopped_kiosk() {
     let second = sup.pid();
     assert_ne!(second, first, "a new process");
     sup.wait_ready_and_pinging(second);
+}
+
+/// A planned restart (new content, a setting, a remote `restart`) runs the kiosk again in
+/// the same process: the supervisor sees the same pid become ready again and go on pinging,
+/// and never has to start a new one — under systemd, no start counted against the limit.
+#[test]
+fn a_planned_restart_keeps_the_process_and_needs_no_supervisor_restart() {
+    let mut sup = Supervisor::start(SYNC_WATCHDOG);
+    let pid = sup.pid();
+    sup.wait_ready_and_pinging(pid);
+    let from = sup.events.len();
+    // As the boot test does it: the file stays, the kiosk cannot remove it.
+    std::fs::write(sup.dir.path().join(format!("restart-{pid}-0")), b"").expect("the hook file");
+    let again = sup.run_until(Duration::from_secs(60), |ev| {
+        let said =
+            ev[from..].iter().position(|e| *e == Event::Status(pid, "restarting in place".into()));
+        said.is_some_and(|i| {
+            let rest = &ev[from + i..];
+            rest.iter()
+                .position(|e| *e == Event::Ready(pid))
+                .is_some_and(|r| rest[r..].contains(&Event::Ping(pid)))
+        })
+    });
+    assert!(again, "no restart in place: {:?}", &sup.events[from..]);
+    // The image that runs now is a fresh one: it pings on without the supervisor's help.
+    let from = sup.events.len();
+    sup.run_until(SYNC_WATCHDOG * 2, |_| false);
+    let after = &sup.events[from..];
+    assert!(after.iter().filter(|e| **e == Event::Ping(pid)).count() >= 2, "{after:?}");
+    assert_eq!(sup.pid(), pid, "the same child process");
+    assert!(
+        !sup.events.iter().any(|e| matches!(e, Event::Restarted { .. })),
+        "the supervisor never had to start a new process: {:?}",
+        sup.events
+    );
 }
 
 #[test]

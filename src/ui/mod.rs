@@ -391,8 +391,9 @@ impl Ui {
 }
 
 /// Runs the kiosk UI on the installed content until the window closes, with the sync
-/// worker (when a broker is configured) and the service watchdog. Returns when a remote
-/// `restart` or newly installed content ends the event loop; systemd starts it again.
+/// worker (when a broker is configured) and the service watchdog. When a remote `restart`,
+/// newly installed content or a changed setting ends the event loop, the kiosk runs itself
+/// again in the same process ([`crate::watchdog::Watchdog::restart_in_place`]).
 pub fn run(config: &Config) -> anyhow::Result<()> {
     let watchdog = crate::watchdog::Watchdog::from_env();
     let sync =
@@ -407,11 +408,17 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     let _timers = sync_adapter::attach(&ui.app, sync, commands, &watchdog, beat);
     ui.window.show().context("showing the kiosk window")?;
     // Not `window.run()`: hiding the window must not be the only way out, the sync timer
-    // ends the loop with `quit_event_loop` for a restart.
+    // ends the loop with `quit_event_loop` for a restart in place.
     slint::run_event_loop_until_quit().context("running the kiosk window")?;
-    watchdog.stopping();
-    if let Some(why) = ui.app.sync.borrow().exit {
-        tracing::info!("kiosk UI ends for a restart: {why:?}");
+    let exit = ui.app.sync.borrow().exit;
+    let Some(why) = exit else {
+        watchdog.stopping();
+        return Ok(());
+    };
+    tracing::info!("kiosk restarts in place: {why:?}");
+    if why == sync_adapter::Exit::Restart {
+        // The command's ack was handed to the sync worker a moment ago: let it leave.
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    Ok(())
+    Err(watchdog.restart_in_place()).context("restarting the kiosk in place")
 }
