@@ -584,6 +584,75 @@ fn printing_runs_off_the_ui_thread_and_says_when_it_fails() {
     assert!(errors[0].contains("kiosk-no-such-queue"), "the reason names the queue: {errors:?}");
 }
 
+/// New content installed behind the running window (here by `kiosk install`, as from a USB
+/// stick on an offline kiosk; sync and the admin's rollback switch `current` the same way)
+/// is served once the resident has left: not while someone reads, only after the home screen
+/// has been idle for a while, and then the window ends its loop for a restart in place.
+#[test]
+fn new_content_is_served_after_the_resident_leaves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = Config { data_dir: dir.path().join("data"), ..config() };
+    kiosk::bundle::embedded::install_demo(&config).expect("the demo installs");
+    // Version 2 of the demo hall, signed with the demo key as the city would sign it.
+    // The whole source tree: the hall's links point into its county's folder.
+    copy_dir(&root.join("demo/source"), &dir.path().join("source"));
+    let hall = dir.path().join("source/430182-001-01");
+    let toml = std::fs::read_to_string(hall.join("bundle.toml")).expect("bundle.toml");
+    std::fs::write(hall.join("bundle.toml"), toml.replace("version = 1", "version = 2"))
+        .expect("bump the version");
+    let v2 = dir.path().join("v2");
+    let build = ["build", path(&hall), "--out", path(&v2), "--key"]
+        .into_iter()
+        .map(String::from)
+        .chain([root.join("demo/keys/demo-root.key").display().to_string()])
+        .collect::<Vec<_>>();
+    crate::sync::content_sync(&build).expect("content-sync build");
+
+    headless::init().expect("headless platform");
+    let ui = init(&config, Content::installed(&config), Delivery::Queue).expect("window");
+    headless::set_size(ui.window.window(), 1920, 1080).expect("size");
+    settle(&ui);
+    ui.sync_tick();
+    assert_eq!(ui.pending_exit(), None, "nothing new yet");
+
+    kiosk::bundle::install_dir(&config, &v2).expect("version 2 installs");
+    tap(&ui, "政策文件");
+    for _ in 0..30 {
+        i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));
+        ui.sync_tick();
+    }
+    assert_eq!(ui.pending_exit(), None, "a resident is reading: no reload under their hands");
+    tap(&ui, "首页");
+    for _ in 0..(kiosk::ui::RELOAD_IDLE_SECONDS - 2) {
+        i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));
+        ui.sync_tick();
+    }
+    assert_eq!(ui.pending_exit(), None, "home, but only just left");
+    for _ in 0..4 {
+        i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));
+        ui.sync_tick();
+    }
+    assert_eq!(ui.pending_exit(), Some(kiosk::ui::Exit::Reload));
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 /// Renders every page in both orientations and both modes from the fixture, into the
 /// directory named by `KIOSK_GALLERY` (for visual review; `kiosk screenshot` does the same
 /// with the installed content). Run with `cargo test --test tests gallery -- --ignored`.

@@ -48,6 +48,7 @@ mod generated {
 pub use generated::*;
 
 pub use session::{Page, Session};
+pub use sync_adapter::{Exit, RELOAD_IDLE_SECONDS};
 pub use worker::{Finder, Hit};
 
 /// Runs a closure on the UI thread, later. The kiosk posts through the event loop; tests
@@ -295,6 +296,9 @@ pub fn init(config: &Config, content: Content, delivery: Delivery) -> anyhow::Re
     if let Some(p) = &app.problem {
         app.log_error(p.clone());
     }
+    // The version this window serves: when `current` points elsewhere, a reload is due.
+    app.sync.borrow_mut().serving =
+        crate::bundle::current_version(&config.data_dir).ok().flatten().map(|v| v.name());
     if let Some(path) = logo {
         match slint::Image::load_from_path(&path) {
             Ok(image) => {
@@ -382,6 +386,11 @@ impl Ui {
     /// Runs one second of the sync timer now (tests: usage counting, reload decisions).
     pub fn sync_tick(&self) {
         sync_adapter::tick(&self.app);
+    }
+
+    /// Why the window ended its event loop on its own, if it did (tests).
+    pub fn pending_exit(&self) -> Option<Exit> {
+        self.app.sync.borrow().exit
     }
 
     /// Opens a form (request or suggestion) with the keyboard on its first field.

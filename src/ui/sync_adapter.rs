@@ -10,7 +10,6 @@
 //! [`RELOAD_IDLE_SECONDS`], admin panel closed) and then ends the event loop; systemd
 //! (`Restart=always`) starts it again on the new version within seconds.
 
-use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +21,6 @@ use slint::{ComponentHandle as _, ModelRc, VecModel};
 
 use super::session::FormKind;
 use super::{AdminAdapter, App, HomeAdapter, NoticeRow, Page, Ui};
-use crate::content::ScopeCode;
 use crate::sync::{protocol::Action, SyncHandle, Telemetry, UiCommand, UiOutcome, UiReply};
 use crate::watchdog::{Heartbeat, Watchdog};
 
@@ -54,8 +52,6 @@ pub struct SyncLink {
     replies: Option<std::sync::mpsc::Sender<UiReply>>,
     /// A setting the UI reads at start changed; restart when the resident has left.
     settings_pending: bool,
-    /// Scope versions the window was built with (None until the first status with any).
-    seen_versions: Option<BTreeMap<ScopeCode, u64>>,
     /// The content version directory the window serves, e.g. `v-…`.
     pub serving: Option<String>,
     /// A newer version is installed; restart when the resident has left.
@@ -81,7 +77,6 @@ impl Default for SyncLink {
             commands: None,
             replies: None,
             settings_pending: false,
-            seen_versions: None,
             serving: None,
             reload_pending: false,
             exit: None,
@@ -108,8 +103,6 @@ pub fn attach(
         link.telemetry = handle.telemetry();
         link.handle = Some(handle);
         link.commands = commands;
-        link.serving =
-            crate::bundle::current_version(&app.config.data_dir).ok().flatten().map(|v| v.name());
     }
     // READY=1 and the boot line once the first frame is on screen: timers run before the
     // render in each turn of the linuxkms loop, so a timer started from a zero-delay timer
@@ -286,32 +279,17 @@ impl Ui {
     }
 }
 
-/// Notices a new content version from the sync status and marks a reload as pending.
+/// Notices that another content version became current — installed by sync, by
+/// `kiosk install` (an offline kiosk updated from a USB stick has no sync at all) or by the
+/// admin panel's rollback — and marks a reload as pending. One readlink a second.
 fn watch_versions(app: &App) {
-    {
-        let mut link = app.sync.borrow_mut();
-        if link.rolled_back.swap(false, Ordering::Relaxed) {
-            link.reload_pending = true;
-        }
-    }
-    let Some(status) = app.sync.borrow().handle.as_ref().map(|h| h.status()) else { return };
-    if status.versions.is_empty() {
-        return;
-    }
+    let now = crate::bundle::current_version(&app.config.data_dir).ok().flatten().map(|v| v.name());
     let mut link = app.sync.borrow_mut();
-    match &link.seen_versions {
-        None => link.seen_versions = Some(status.versions),
-        Some(seen) if *seen != status.versions => {
-            let now = crate::bundle::current_version(&app.config.data_dir)
-                .ok()
-                .flatten()
-                .map(|v| v.name());
-            if now.is_some() && now != link.serving {
-                link.reload_pending = true;
-            }
-            link.seen_versions = Some(status.versions);
-        }
-        Some(_) => {}
+    if link.rolled_back.swap(false, Ordering::Relaxed) {
+        link.reload_pending = true;
+    }
+    if now.is_some() && now != link.serving {
+        link.reload_pending = true;
     }
 }
 
