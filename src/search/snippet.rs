@@ -82,8 +82,10 @@ pub fn fragments(text: &str, needles: &[String], window: Option<usize>) -> Vec<F
     if from > 0 {
         push("…", false, &mut out);
     }
-    let byte_start = m.source[from].0;
-    let byte_end = m.source[to - 1].1;
+    // Brackets and other dropped characters have no normalised character: at an end of the
+    // text they belong to it all the same (a title ending in ） keeps it).
+    let byte_start = if from == 0 { 0 } else { m.source[from].0 };
+    let byte_end = if to == n { text.len() } else { m.source[to - 1].1 };
     let mut cursor = byte_start;
     for (a, z) in merged {
         // A match cut by the window is shown plain rather than half-highlighted.
@@ -135,6 +137,16 @@ mod tests {
     fn doc_number_with_brackets_is_highlighted_whole() {
         let f = fragments("依据长政务办〔2020〕8号文件", &["长政务办20208号".to_string()], None);
         assert_eq!(marked(&f), "依据[长政务办〔2020〕8号]文件");
+    }
+
+    #[test]
+    fn brackets_at_either_end_are_kept() {
+        let title = "户口迁入（投靠、购房、就业落户）";
+        assert_eq!(plain(&fragments(title, &["社保".to_string()], None)), title);
+        let f = fragments("《户口登记条例》", &["户口".to_string()], None);
+        assert_eq!(marked(&f), "《[户口]登记条例》");
+        let f = fragments("（一）低保", &["低保".to_string()], Some(40));
+        assert_eq!(marked(&f), "（一）[低保]");
     }
 
     #[test]
