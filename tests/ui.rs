@@ -395,6 +395,37 @@ fn care_mode_switches_on_and_back_off_from_any_screen() {
     assert_eq!(theme.get_font_body(), body_size);
 }
 
+/// Every home tile is tall enough for its badge and label and wide enough for the label, in
+/// both orientations and in 关怀 mode, whose larger text once overflowed tiles squeezed into
+/// too many rows.
+#[test]
+fn home_tiles_fit_their_labels_in_every_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    let theme = ui.window.global::<kiosk::ui::Theme>();
+    let labels = ["政策文件", "依申请公开", "意见建议", "扫码服务"];
+    for (w, h) in [(1920, 1080), (1080, 1920)] {
+        for care in [false, true] {
+            headless::set_size(ui.window.window(), w, h).expect("size");
+            ui.set_care(care);
+            settle(&ui);
+            let text = theme.get_font_large();
+            for label in labels {
+                let size = find(&ui, label).size();
+                let chars = label.chars().count() as f32;
+                assert!(
+                    // Padding, the smallest badge, spacing and a line of the label.
+                    size.height >= 24.0 + 44.0 + 8.0 + text * 1.4
+                        && size.width >= text * chars + 24.0,
+                    "{w}×{h}, care {care}: tile {label} is {}×{} for text of {text} px",
+                    size.width,
+                    size.height
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn idle_timeout_wipes_a_half_filled_form() {
     let dir = tempfile::tempdir().expect("tempdir");
