@@ -522,7 +522,7 @@ fn activation_survives_being_killed_at_any_instant() -> TestResult {
     let started = Instant::now();
     let status = run(&bundle_of(1)?)?.wait()?;
     assert!(status.success(), "a plain `kiosk install` failed");
-    let span = started.elapsed().as_micros().max(1000) as u64 * 13 / 10;
+    let mut span = started.elapsed().as_micros().max(1000) as u64 * 13 / 10;
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_2026);
     let (mut old_seen, mut new_seen) = (0, 0);
@@ -548,6 +548,16 @@ fn activation_survives_being_killed_at_any_instant() -> TestResult {
             .into());
         }
         assert_whole(&now, &bundle_of(version)?, round)?;
+        // One calibration does not hold on a machine whose load changes (the suite runs in
+        // parallel): every 20 rounds, widen the window if no kill came after the switch yet,
+        // narrow it if none came before, so that the kills keep covering the switch.
+        if round % 20 == 19 {
+            if new_seen == 0 {
+                span *= 2;
+            } else if old_seen == 0 {
+                span = (span / 2).max(1000);
+            }
+        }
     }
     println!("crash test: 200 kills, old version kept {old_seen} times, new version whole {new_seen} times");
     assert!(
