@@ -426,6 +426,30 @@ fn home_tiles_fit_their_labels_in_every_layout() {
     }
 }
 
+/// The pager of a list stays above the footer in every layout, however much the rows'
+/// titles wrap (they once pushed it under the footer, out of a resident's reach).
+#[test]
+fn the_list_pager_stays_in_reach_in_every_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ui = start(dir.path());
+    tap(&ui, "政策文件");
+    for (w, h) in [(1920, 1080), (1080, 1920)] {
+        for care in [false, true] {
+            headless::set_size(ui.window.window(), w, h).expect("size");
+            ui.set_care(care);
+            settle(&ui);
+            let next = find(&ui, "下一页 ›");
+            let back = find(&ui, "返回");
+            let bottom = next.absolute_position().y + next.size().height;
+            assert!(
+                bottom <= back.absolute_position().y,
+                "{w}×{h}, care {care}: the pager ends at {bottom}, the footer starts at {}",
+                back.absolute_position().y
+            );
+        }
+    }
+}
+
 #[test]
 fn idle_timeout_wipes_a_half_filled_form() {
     let dir = tempfile::tempdir().expect("tempdir");
